@@ -1,0 +1,118 @@
+// The one place that loads the native addon; declares its surface and turns native errors into typed ones.
+import * as path from 'path';
+
+/** Words per RX descriptor: slot, chunk (pool<<16 | chunk), bufOffset, dataOff, dataLen, port, queue, rssHash, olFlags, ptype. */
+export const RX_DESC_WORDS = 10;
+/** Words per TX descriptor: slot, dataOff, dataLen, flags. */
+export const TX_DESC_WORDS = 4;
+export const RXD = { slot: 0, chunk: 1, bufOffset: 2, dataOff: 3, dataLen: 4, port: 5, queue: 6, rss: 7, olFlags: 8, ptype: 9 } as const;
+/** Queue number in descriptors of packets that did not come from a device queue (allocated, copied, from a ring). */
+export const NO_QUEUE = 0xffff;
+export const MAX_BURST = 512;
+
+export interface EalStartInfo { mainLcore: number; socket: number; ports: number }
+export interface PoolOptions { size?: number; cacheSize?: number; dataRoom?: number }
+export interface PoolInfo {
+  name: string; size: number; cacheSize: number; dataRoom: number; headroom: number;
+  chunks: number; inUse: number; available: number;
+}
+export interface PortInfo {
+  id: number; name: string; driver: string; mac: string; mtu: number; minMtu: number; maxMtu: number;
+  maxRxQueues: number; maxTxQueues: number; rssOffloads: number; rxOffloads: number; txOffloads: number;
+  retaSize: number; socket: number; rxQueues: number; txQueues: number; started: boolean;
+}
+export interface PortOptions {
+  pool: number; rxQueues?: number; txQueues?: number; rxDesc?: number; txDesc?: number;
+  mtu?: number; promiscuous?: boolean; rss?: boolean;
+}
+export interface PortStats {
+  ipackets: number; opackets: number; ibytes: number; obytes: number; imissed: number; ierrors: number;
+  oerrors: number; rxNombuf: number; queueIpackets: number[]; queueOpackets: number[];
+}
+export interface LinkStatus { up: boolean; speedMbps: number; fullDuplex: boolean }
+export interface LcoreStats {
+  rxPackets: number; rxBursts: number; rxMultiseg: number; rxForeign: number; txPackets: number; txDropped: number;
+  freed: number; allocated: number; allocFailed: number; copied: number; ringPut: number; ringGet: number;
+  ringFull: number; held: number;
+}
+
+/** Per-worker DPDK context. Create one per thread, after the EAL runs (in any thread of the process). */
+export interface NativeLcore {
+  readonly lcoreId: number;
+  readonly capacity: number;
+  /** Receives up to `max` packets into RX descriptors; returns the count. */
+  rx(port: number, queue: number, desc: Uint32Array, max: number): number;
+  /** Transmits `count` packets named by TX descriptors; returns how many the device took (the rest are freed and counted). */
+  tx(port: number, queue: number, txDesc: Uint32Array, count: number, retries?: number): number;
+  /** Frees `count` slots listed in `slots`. */
+  free(slots: Uint32Array, count: number): void;
+  /** Allocates `count` packets (all or none) into RX descriptors; returns count or 0. */
+  alloc(pool: number, desc: Uint32Array, count: number): number;
+  /** Copies a packet's data into a new packet described at `desc[index]`; false when no buffer is free. */
+  copy(slot: number, dataOff: number, dataLen: number, desc: Uint32Array, index: number): boolean;
+  /** Moves packets into a native SPSC ring; returns how many went in (the rest stay held). */
+  ringPut(ring: number, txDesc: Uint32Array, count: number): number;
+  /** Takes packets out of a native ring into RX descriptors. */
+  ringGet(ring: number, desc: Uint32Array, max: number): number;
+  /** ArrayBuffers over a pool's memory chunks (cached: the same objects each call). */
+  chunks(pool: number): ArrayBuffer[];
+  held(): number;
+  stats(): LcoreStats;
+  pin(cpu: number): void;
+  /** Frees every held packet and unregisters the thread; returns how many packets were still held. */
+  close(): number;
+}
+
+export interface NativeAddon {
+  eal: { init(args: string[]): EalStartInfo; cleanup(): void; running(): boolean; version(): string };
+  pool: { create(name: string, o: PoolOptions): number; info(pool: number): PoolInfo; inUse(pool: number): number; count(): number };
+  ring: { create(name: string, size: number): number; count(ring: number): number };
+  port: {
+    count(): number; byName(name: string): number | null; info(port: number): PortInfo;
+    configure(port: number, o: PortOptions): { rxDesc: number; txDesc: number; rss: boolean };
+    start(port: number): void; stop(port: number): void; close(port: number): void;
+    link(port: number): LinkStatus; stats(port: number): PortStats; xstats(port: number): Record<string, number>;
+    resetStats(port: number): void;
+  };
+  Lcore: new (o?: { capacity?: number }) => NativeLcore;
+}
+
+/** Error raised by the native layer or by config checks; `code` is stable (ERR_EAL_INIT, ERR_PORT, ERR_BAD_PACKET, …). */
+export class NetstarError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'NetstarError';
+  }
+}
+
+function wrapErrors<T extends object>(o: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    out[k] = typeof v === 'function'
+      ? (...args: unknown[]) => {
+          try {
+            return (v as (...a: unknown[]) => unknown)(...args);
+          } catch (e) {
+            throw toNetstarError(e);
+          }
+        }
+      : v;
+  }
+  return out as T;
+}
+
+export function toNetstarError(e: unknown): unknown {
+  if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && !(e instanceof NetstarError))
+    return new NetstarError((e as { code: string }).code, e.message);
+  return e;
+}
+
+function load(): NativeAddon {
+  const file = path.resolve(__dirname, '..', '..', 'build', 'Release', 'netstar.node');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const raw = require(file) as NativeAddon;
+  // Control-plane calls get typed errors; the Lcore hot path is used as is (its errors carry `code` too).
+  return { ...raw, eal: wrapErrors(raw.eal), pool: wrapErrors(raw.pool), ring: wrapErrors(raw.ring), port: wrapErrors(raw.port) };
+}
+
+export const native: NativeAddon = load();

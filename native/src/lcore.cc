@@ -1,0 +1,431 @@
+// Per-worker DPDK context: thread registration and pinning, the table of mbufs held by JS (slots),
+// zero-copy views of pool memory, and the burst calls (RX, TX, free, alloc, copy, cross-shard rings).
+// JS never sees a pointer: it names packets by slot, and every slot, offset and length it passes back
+// is checked against the real mbuf before native code touches memory.
+#include "common.h"
+#include "global.h"
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+#include <cstring>
+
+namespace netstar {
+
+constexpr uint32_t MAX_BURST = 512;
+constexpr uint32_t NO_QUEUE = 0xffff;
+
+class Lcore : public Napi::ObjectWrap<Lcore> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Lcore", {
+      InstanceMethod<&Lcore::Rx>("rx"),
+      InstanceMethod<&Lcore::Tx>("tx"),
+      InstanceMethod<&Lcore::Free>("free"),
+      InstanceMethod<&Lcore::Alloc>("alloc"),
+      InstanceMethod<&Lcore::Copy>("copy"),
+      InstanceMethod<&Lcore::RingPut>("ringPut"),
+      InstanceMethod<&Lcore::RingGet>("ringGet"),
+      InstanceMethod<&Lcore::Chunks>("chunks"),
+      InstanceMethod<&Lcore::Held>("held"),
+      InstanceMethod<&Lcore::Stats>("stats"),
+      InstanceMethod<&Lcore::Pin>("pin"),
+      InstanceMethod<&Lcore::Close>("close"),
+      InstanceAccessor<&Lcore::LcoreId>("lcoreId"),
+      InstanceAccessor<&Lcore::Capacity>("capacity"),
+    });
+  }
+
+  explicit Lcore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Lcore>(info) {
+    Napi::Env env = info.Env();
+    if (!global().ealUp) fail(env, "ERR_EAL_STATE", "the EAL is not running; start it on the main thread first");
+    uint32_t cap = 4096;
+    if (info.Length() > 0 && info[0].IsObject()) cap = optU32(env, info[0].As<Napi::Object>(), "capacity", 4096, 64, 1u << 20);
+    if (rte_lcore_id() == LCORE_ID_ANY) {
+      if (rte_thread_register() != 0)
+        fail(env, "ERR_LCORE", std::string("cannot register this thread with DPDK: ") + rte_strerror(rte_errno) +
+                                   " (RTE_MAX_LCORE reached?)");
+      registered_ = true;
+    }
+    lcoreId_ = rte_lcore_id();
+    table_.assign(cap, nullptr);
+    free_.resize(cap);
+    for (uint32_t i = 0; i < cap; i++) free_[i] = cap - 1 - i;  // pop gives slot 0 first
+    nfree_ = cap;
+    owner_ = pthread_self();
+  }
+
+  ~Lcore() override { release(); }
+
+ private:
+  std::vector<rte_mbuf*> table_;
+  std::vector<uint32_t> free_;
+  uint32_t nfree_ = 0;
+  bool registered_ = false;
+  bool closed_ = false;
+  unsigned lcoreId_ = LCORE_ID_ANY;
+  pthread_t owner_;
+  rte_mbuf* burst_[MAX_BURST];
+  uint32_t taken_[MAX_BURST];
+  const rte_mempool* lastMp_ = nullptr;
+  int32_t lastPool_ = -1;
+  std::vector<Napi::Reference<Napi::Array>> chunkRefs_;
+  struct {
+    uint64_t rxPackets = 0, rxBursts = 0, rxMultiseg = 0, rxForeign = 0;
+    uint64_t txPackets = 0, txDropped = 0, freed = 0, allocated = 0, allocFailed = 0, copied = 0;
+    uint64_t ringPut = 0, ringGet = 0, ringFull = 0;
+  } st_;
+
+  void release() {
+    if (closed_) return;
+    closed_ = true;
+    for (auto& m : table_)
+      if (m) {
+        rte_pktmbuf_free(m);
+        m = nullptr;
+      }
+    nfree_ = 0;
+    if (registered_ && pthread_equal(owner_, pthread_self())) rte_thread_unregister();
+    registered_ = false;
+  }
+
+  void live(Napi::Env env) {
+    if (closed_) fail(env, "ERR_LCORE_CLOSED", "this Lcore is closed");
+  }
+
+  uint32_t put(rte_mbuf* m) {
+    uint32_t s = free_[--nfree_];
+    table_[s] = m;
+    return s;
+  }
+
+  // Fills one RX descriptor; false when the mbuf's memory is not in a pool we mapped.
+  bool describe(uint32_t* d, uint32_t slot, rte_mbuf* m, uint32_t port, uint32_t queue) {
+    int32_t pool;
+    if (m->pool == lastMp_) {
+      pool = lastPool_;
+    } else {
+      pool = poolIndexOf(m->pool);
+      if (pool < 0) return false;
+      lastMp_ = m->pool;
+      lastPool_ = pool;
+    }
+    const PoolEntry& p = global().pools[pool];
+    uintptr_t buf = reinterpret_cast<uintptr_t>(m->buf_addr);
+    int32_t chunk = chunkIndexOf(p, buf, m->buf_len);
+    if (chunk < 0) return false;
+    d[0] = slot;
+    d[1] = (static_cast<uint32_t>(pool) << 16) | static_cast<uint32_t>(chunk);
+    d[2] = static_cast<uint32_t>(buf - p.chunks[chunk].addr);
+    d[3] = m->data_off;
+    d[4] = m->data_len;
+    d[5] = port;
+    d[6] = queue;
+    d[7] = m->hash.rss;
+    d[8] = static_cast<uint32_t>(m->ol_flags);
+    d[9] = m->packet_type;
+    return true;
+  }
+
+  void checkPort(Napi::Env env, uint32_t port, uint32_t queue, bool rx) {
+    if (port >= RTE_MAX_ETHPORTS) fail(env, "ERR_INVALID_ARG", "no port " + std::to_string(port));
+    const PortState& ps = global().ports[port];
+    uint32_t nq = rx ? ps.rxQueues.load(std::memory_order_relaxed) : ps.txQueues.load(std::memory_order_relaxed);
+    if (!ps.started.load(std::memory_order_acquire)) fail(env, "ERR_PORT_STATE", "port " + std::to_string(port) + " is not started");
+    if (queue >= nq)
+      fail(env, "ERR_INVALID_ARG", std::string(rx ? "RX" : "TX") + " queue " + std::to_string(queue) + " does not exist on port " + std::to_string(port));
+  }
+
+  // Takes n packets named by TX descriptors (slot, dataOff, dataLen, flags) out of the table into
+  // burst_, applying offset and length. All or nothing: on a bad descriptor the table is restored.
+  void takeForSend(Napi::Env env, const uint32_t* t, uint32_t n) {
+    uint32_t cap = static_cast<uint32_t>(table_.size());
+    for (uint32_t i = 0; i < n; i++) {
+      const uint32_t* d = t + i * TX_DESC_WORDS;
+      uint32_t slot = d[0];
+      const char* err = nullptr;
+      rte_mbuf* m = nullptr;
+      if (slot >= cap || !(m = table_[slot])) err = "slot is not a held packet (already sent, freed, or never received)";
+      else if (d[2] == 0 || d[1] > m->buf_len || d[2] > static_cast<uint32_t>(m->buf_len) - d[1]) err = "data offset/length outside the packet buffer";
+      if (err) {
+        for (uint32_t j = 0; j < i; j++) table_[taken_[j]] = burst_[j];
+        fail(env, "ERR_BAD_PACKET", "descriptor " + std::to_string(i) + " (slot " + std::to_string(slot) + "): " + err);
+      }
+      table_[slot] = nullptr;
+      taken_[i] = slot;
+      m->data_off = static_cast<uint16_t>(d[1]);
+      m->data_len = static_cast<uint16_t>(d[2]);
+      m->pkt_len = d[2];
+      m->ol_flags = 0;
+      burst_[i] = m;
+    }
+  }
+
+  void giveBackSlots(uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) free_[nfree_++] = taken_[i];
+  }
+
+  uint32_t txCount(const Napi::CallbackInfo& info, size_t argIdx, const Napi::Uint32Array& a) {
+    uint32_t n = argU32(info, argIdx, "count");
+    if (n > MAX_BURST) fail(info.Env(), "ERR_INVALID_ARG", "count must be at most " + std::to_string(MAX_BURST));
+    if (static_cast<size_t>(n) * TX_DESC_WORDS > a.ElementLength()) fail(info.Env(), "ERR_INVALID_ARG", "descriptor array too short for count");
+    return n;
+  }
+
+  // rx(port, queue, desc, max) -> number of packets described
+  Napi::Value Rx(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    uint32_t port = argU32(info, 0, "port"), queue = argU32(info, 1, "queue");
+    Napi::Uint32Array desc = argU32Array(info, 2, "descriptors");
+    uint32_t max = argU32(info, 3, "max");
+    checkPort(env, port, queue, true);
+    max = std::min<uint32_t>({max, static_cast<uint32_t>(desc.ElementLength() / RX_DESC_WORDS), nfree_, MAX_BURST});
+    if (max == 0) return Napi::Number::New(env, 0);
+    uint16_t n = rte_eth_rx_burst(static_cast<uint16_t>(port), static_cast<uint16_t>(queue), burst_, static_cast<uint16_t>(max));
+    uint32_t* d = desc.Data();
+    uint32_t out = 0;
+    for (uint16_t i = 0; i < n; i++) {
+      rte_mbuf* m = burst_[i];
+      if (m->nb_segs != 1) {  // chained buffers are not exposed to JS; count and drop
+        rte_pktmbuf_free(m);
+        st_.rxMultiseg++;
+        continue;
+      }
+      m->port = static_cast<uint16_t>(port);
+      uint32_t slot = put(m);
+      if (!describe(d + out * RX_DESC_WORDS, slot, m, port, queue)) {
+        table_[slot] = nullptr;
+        free_[nfree_++] = slot;
+        rte_pktmbuf_free(m);
+        st_.rxForeign++;
+        continue;
+      }
+      out++;
+    }
+    st_.rxPackets += out;
+    if (n) st_.rxBursts++;
+    return Napi::Number::New(env, out);
+  }
+
+  // tx(port, queue, txDesc, count[, retries]) -> packets the device took; the rest are freed and counted.
+  Napi::Value Tx(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    uint32_t port = argU32(info, 0, "port"), queue = argU32(info, 1, "queue");
+    Napi::Uint32Array t = argU32Array(info, 2, "descriptors");
+    uint32_t n = txCount(info, 3, t);
+    uint32_t retries = info.Length() > 4 ? argU32(info, 4, "retries") : 4;
+    checkPort(env, port, queue, false);
+    if (n == 0) return Napi::Number::New(env, 0);
+    takeForSend(env, t.Data(), n);
+    uint32_t sent = 0;
+    for (uint32_t attempt = 0; sent < n && attempt <= retries; attempt++)
+      sent += rte_eth_tx_burst(static_cast<uint16_t>(port), static_cast<uint16_t>(queue), burst_ + sent, static_cast<uint16_t>(n - sent));
+    if (sent < n) {
+      rte_pktmbuf_free_bulk(burst_ + sent, n - sent);
+      st_.txDropped += n - sent;
+    }
+    st_.txPackets += sent;
+    giveBackSlots(n);
+    return Napi::Number::New(env, sent);
+  }
+
+  // free(slots, count): slots is a plain list of slot numbers here.
+  Napi::Value Free(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    Napi::Uint32Array s = argU32Array(info, 0, "slots");
+    uint32_t n = argU32(info, 1, "count");
+    if (n > s.ElementLength() || n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count exceeds the slot array or the burst limit");
+    uint32_t cap = static_cast<uint32_t>(table_.size());
+    const uint32_t* p = s.Data();
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t slot = p[i];
+      if (slot >= cap || !table_[slot]) {
+        for (uint32_t j = 0; j < i; j++) table_[taken_[j]] = burst_[j];
+        fail(env, "ERR_BAD_PACKET", "slot " + std::to_string(slot) + " is not a held packet");
+      }
+      burst_[i] = table_[slot];
+      table_[slot] = nullptr;
+      taken_[i] = slot;
+    }
+    rte_pktmbuf_free_bulk(burst_, n);
+    giveBackSlots(n);
+    st_.freed += n;
+    return env.Undefined();
+  }
+
+  // alloc(pool, desc, count) -> count or 0 (all or nothing, counted when the pool is empty)
+  Napi::Value Alloc(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    uint32_t pool = argU32(info, 0, "pool");
+    Napi::Uint32Array desc = argU32Array(info, 1, "descriptors");
+    uint32_t n = argU32(info, 2, "count");
+    if (pool >= global().nPools.load()) fail(env, "ERR_INVALID_ARG", "no pool " + std::to_string(pool));
+    if (n > MAX_BURST || static_cast<size_t>(n) * RX_DESC_WORDS > desc.ElementLength())
+      fail(env, "ERR_INVALID_ARG", "count exceeds the descriptor array or the burst limit");
+    if (n == 0) return Napi::Number::New(env, 0);
+    if (n > nfree_) {
+      st_.allocFailed += n;
+      return Napi::Number::New(env, 0);
+    }
+    if (rte_pktmbuf_alloc_bulk(global().pools[pool].mp, burst_, n) != 0) {
+      st_.allocFailed += n;
+      return Napi::Number::New(env, 0);
+    }
+    uint32_t* d = desc.Data();
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t slot = put(burst_[i]);
+      describe(d + i * RX_DESC_WORDS, slot, burst_[i], NO_QUEUE, NO_QUEUE);
+    }
+    st_.allocated += n;
+    return Napi::Number::New(env, n);
+  }
+
+  // copy(slot, dataOff, dataLen, desc, index) -> true, or false when the pool is empty
+  Napi::Value Copy(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    uint32_t slot = argU32(info, 0, "slot"), off = argU32(info, 1, "dataOff"), len = argU32(info, 2, "dataLen");
+    Napi::Uint32Array desc = argU32Array(info, 3, "descriptors");
+    uint32_t idx = argU32(info, 4, "index");
+    if (slot >= table_.size() || !table_[slot]) fail(env, "ERR_BAD_PACKET", "slot " + std::to_string(slot) + " is not a held packet");
+    rte_mbuf* m = table_[slot];
+    if (off > m->buf_len || len > static_cast<uint32_t>(m->buf_len) - off) fail(env, "ERR_BAD_PACKET", "data offset/length outside the packet buffer");
+    if (static_cast<size_t>(idx + 1) * RX_DESC_WORDS > desc.ElementLength()) fail(env, "ERR_INVALID_ARG", "descriptor index out of range");
+    if (nfree_ == 0) {
+      st_.allocFailed++;
+      return Napi::Boolean::New(env, false);
+    }
+    rte_mbuf* c = rte_pktmbuf_alloc(m->pool);
+    if (!c) {
+      st_.allocFailed++;
+      return Napi::Boolean::New(env, false);
+    }
+    memcpy(static_cast<char*>(c->buf_addr) + off, static_cast<char*>(m->buf_addr) + off, len);
+    c->data_off = static_cast<uint16_t>(off);
+    c->data_len = static_cast<uint16_t>(len);
+    c->pkt_len = len;
+    c->port = m->port;
+    c->hash.rss = m->hash.rss;
+    c->ol_flags = m->ol_flags & RTE_MBUF_F_RX_RSS_HASH;
+    c->packet_type = m->packet_type;
+    uint32_t s = put(c);
+    describe(desc.Data() + idx * RX_DESC_WORDS, s, c, c->port, NO_QUEUE);
+    st_.copied++;
+    return Napi::Boolean::New(env, true);
+  }
+
+  rte_ring* ringArg(const Napi::CallbackInfo& info, size_t i) {
+    uint32_t id = argU32(info, i, "ring");
+    if (id >= global().nRings.load(std::memory_order_acquire)) fail(info.Env(), "ERR_INVALID_ARG", "no ring " + std::to_string(id));
+    return global().rings[id];
+  }
+
+  // ringPut(ring, txDesc, count) -> packets enqueued; the others stay held by JS (its policy: drop or retry).
+  Napi::Value RingPut(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    rte_ring* r = ringArg(info, 0);
+    Napi::Uint32Array t = argU32Array(info, 1, "descriptors");
+    uint32_t n = txCount(info, 2, t);
+    if (n == 0) return Napi::Number::New(env, 0);
+    takeForSend(env, t.Data(), n);
+    uint32_t k = rte_ring_sp_enqueue_burst(r, reinterpret_cast<void* const*>(burst_), n, nullptr);
+    for (uint32_t i = 0; i < k; i++) free_[nfree_++] = taken_[i];
+    for (uint32_t i = k; i < n; i++) table_[taken_[i]] = burst_[i];  // JS still owns these
+    st_.ringPut += k;
+    if (k < n) st_.ringFull += n - k;
+    return Napi::Number::New(env, k);
+  }
+
+  // ringGet(ring, desc, max) -> packets dequeued and described (port from the mbuf, queue 0xffff)
+  Napi::Value RingGet(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    rte_ring* r = ringArg(info, 0);
+    Napi::Uint32Array desc = argU32Array(info, 1, "descriptors");
+    uint32_t max = argU32(info, 2, "max");
+    max = std::min<uint32_t>({max, static_cast<uint32_t>(desc.ElementLength() / RX_DESC_WORDS), nfree_, MAX_BURST});
+    if (max == 0) return Napi::Number::New(env, 0);
+    uint32_t n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(burst_), max, nullptr);
+    uint32_t* d = desc.Data();
+    for (uint32_t i = 0; i < n; i++) describe(d + i * RX_DESC_WORDS, put(burst_[i]), burst_[i], burst_[i]->port, NO_QUEUE);
+    st_.ringGet += n;
+    return Napi::Number::New(env, n);
+  }
+
+  // chunks(pool) -> ArrayBuffer[] over the pool's memory, made once per worker and cached.
+  Napi::Value Chunks(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    uint32_t pool = argU32(info, 0, "pool");
+    if (pool >= global().nPools.load()) fail(env, "ERR_INVALID_ARG", "no pool " + std::to_string(pool));
+    if (chunkRefs_.size() <= pool) chunkRefs_.resize(pool + 1);
+    if (!chunkRefs_[pool].IsEmpty()) return chunkRefs_[pool].Value();
+    const PoolEntry& p = global().pools[pool];
+    Napi::Array arr = Napi::Array::New(env, p.nChunks);
+    for (uint32_t i = 0; i < p.nChunks; i++)
+      arr.Set(i, Napi::ArrayBuffer::New(env, reinterpret_cast<void*>(p.chunks[i].addr), p.chunks[i].len));
+    chunkRefs_[pool] = Napi::Persistent(arr);
+    return arr;
+  }
+
+  Napi::Value Held(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), closed_ ? 0 : table_.size() - nfree_);
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object r = Napi::Object::New(env);
+    auto set = [&](const char* k, uint64_t v) { r.Set(k, Napi::Number::New(env, static_cast<double>(v))); };
+    set("rxPackets", st_.rxPackets);
+    set("rxBursts", st_.rxBursts);
+    set("rxMultiseg", st_.rxMultiseg);
+    set("rxForeign", st_.rxForeign);
+    set("txPackets", st_.txPackets);
+    set("txDropped", st_.txDropped);
+    set("freed", st_.freed);
+    set("allocated", st_.allocated);
+    set("allocFailed", st_.allocFailed);
+    set("copied", st_.copied);
+    set("ringPut", st_.ringPut);
+    set("ringGet", st_.ringGet);
+    set("ringFull", st_.ringFull);
+    set("held", closed_ ? 0 : table_.size() - nfree_);
+    return r;
+  }
+
+  Napi::Value Pin(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t cpu = argU32(info, 0, "cpu");
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpu >= CPU_SETSIZE || (ncpu > 0 && cpu >= static_cast<uint32_t>(ncpu)))
+      fail(env, "ERR_INVALID_ARG", "cpu " + std::to_string(cpu) + " does not exist (this machine has " + std::to_string(ncpu) + ")");
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    if (rc != 0) fail(env, "ERR_LCORE", std::string("cannot pin to cpu ") + std::to_string(cpu) + ": " + strerror(rc));
+    return env.Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    uint32_t held = closed_ ? 0 : static_cast<uint32_t>(table_.size() - nfree_);
+    release();
+    return Napi::Number::New(info.Env(), held);
+  }
+
+  Napi::Value LcoreId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), lcoreId_); }
+  Napi::Value Capacity(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), table_.size()); }
+};
+
+Napi::Object initLcore(Napi::Env env, Napi::Object exports) {
+  exports.Set("Lcore", Lcore::Define(env));
+  return exports;
+}
+
+}  // namespace netstar
