@@ -22,7 +22,7 @@ export interface PortInfo {
   retaSize: number; socket: number; rxQueues: number; txQueues: number; started: boolean;
 }
 export interface PortOptions {
-  pool: number; rxQueues?: number; txQueues?: number; rxDesc?: number; txDesc?: number;
+  pool: number; /** one pool per RX queue (shard), overriding `pool` */ queuePools?: number[]; rxQueues?: number; txQueues?: number; rxDesc?: number; txDesc?: number;
   mtu?: number; promiscuous?: boolean; rss?: boolean;
 }
 export interface PortStats {
@@ -103,7 +103,7 @@ function wrapErrors<T extends object>(o: T): T {
 
 export function toNetstarError(e: unknown): unknown {
   if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && !(e instanceof NetstarError))
-    return new NetstarError((e as { code: string }).code, e.message);
+    return new NetstarError((e as unknown as { code: string }).code, e.message);
   return e;
 }
 

@@ -79,6 +79,18 @@ static Napi::Value PortConfigure(const Napi::CallbackInfo& info) {
   if (ps.started) fail(env, "ERR_PORT_STATE", "port " + std::to_string(port) + " is started; stop it before configuring");
   uint32_t poolId = optU32(env, o, "pool", 0, 0, MAX_POOLS - 1);
   if (poolId >= global().nPools.load()) fail(env, "ERR_INVALID_ARG", "no pool " + std::to_string(poolId));
+  // Optional per-RX-queue pools (one per shard), else every queue uses `pool`.
+  std::vector<uint32_t> queuePools;
+  if (o.Has("queuePools") && o.Get("queuePools").IsArray()) {
+    Napi::Array qa = o.Get("queuePools").As<Napi::Array>();
+    for (uint32_t i = 0; i < qa.Length(); i++) {
+      Napi::Value v = qa.Get(i);
+      if (!v.IsNumber()) fail(env, "ERR_INVALID_ARG", "queuePools must hold pool numbers");
+      uint32_t id = v.As<Napi::Number>().Uint32Value();
+      if (id >= global().nPools.load()) fail(env, "ERR_INVALID_ARG", "no pool " + std::to_string(id));
+      queuePools.push_back(id);
+    }
+  }
   rte_eth_dev_info di;
   int rc = rte_eth_dev_info_get(port, &di);
   if (rc != 0) fail(env, "ERR_PORT", std::string("cannot read port info: ") + rte_strerror(-rc));
@@ -106,10 +118,10 @@ static Napi::Value PortConfigure(const Napi::CallbackInfo& info) {
   if (rc != 0) fail(env, "ERR_PORT_CONFIG", std::string("cannot configure port ") + name + ": " + rte_strerror(-rc));
   rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
   if (rc != 0) fail(env, "ERR_PORT_CONFIG", std::string("cannot adjust descriptors of port ") + name + ": " + rte_strerror(-rc));
-  rte_mempool* mp = global().pools[poolId].mp;
   int socket = rte_eth_dev_socket_id(port);
   if (socket < 0) socket = static_cast<int>(rte_socket_id());
   for (uint32_t q = 0; q < nrx; q++) {
+    rte_mempool* mp = global().pools[q < queuePools.size() ? queuePools[q] : poolId].mp;
     rc = rte_eth_rx_queue_setup(port, static_cast<uint16_t>(q), nrxd, static_cast<unsigned>(socket), nullptr, mp);
     if (rc != 0) fail(env, "ERR_PORT_CONFIG", std::string("cannot set up RX queue ") + std::to_string(q) + " of " + name + ": " + rte_strerror(-rc));
   }

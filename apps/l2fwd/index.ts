@@ -1,0 +1,88 @@
+// l2fwd: forwards between port pairs, rewriting MACs as DPDK's l2fwd / testpmd do.
+//   mac     – src = egress port MAC, dst = the egress port's peer (testpmd --forward-mode=mac)
+//   macswap – swap src and dst
+//   io      – forward unchanged (a wire)
+import { z } from 'zod';
+import { NetstarError, PortInfo } from '../../native';
+import type { Config } from '../../reactor/config';
+import { AppModule, ShardApp, Verdict } from '../../reactor/app';
+import type { Packet } from '../../net/packet';
+import type { Shard } from '../../reactor/shard';
+
+const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+const schema = z.object({
+  mode: z.enum(['mac', 'macswap', 'io']).default('mac'),
+  /** port index pairs (positions in config.ports); traffic in on one leaves on the other */
+  pairs: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).optional(),
+  /** destination MAC per port index in mac mode; default 02:00:00:00:00:<index> as DPDK l2fwd */
+  peers: z.array(z.string().regex(MAC_RE, 'a MAC address like 02:00:00:00:00:01')).optional(),
+}).strict();
+
+export interface L2fwdSettings {
+  mode: 'mac' | 'macswap' | 'io';
+  /** egress port index for each ingress port index (-1: drop) */
+  out: number[];
+  peers: string[];
+  /** filled by prepare: port MACs */
+  macs: string[];
+}
+
+export function macBytes(mac: string): number[] {
+  return mac.split(':').map((h) => parseInt(h, 16));
+}
+
+const app: AppModule<L2fwdSettings> = {
+  name: 'l2fwd',
+  settings(config: Config): L2fwdSettings {
+    const r = schema.safeParse(config.app);
+    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for l2fwd:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+    const n = config.ports.length;
+    const pairs = r.data.pairs ?? (n === 1 ? [[0, 0]] : Array.from({ length: Math.floor(n / 2) }, (_, i) => [2 * i, 2 * i + 1]));
+    const out = new Array<number>(n).fill(-1);
+    for (const [a, b] of pairs) {
+      if (a >= n || b >= n) throw new NetstarError('ERR_CONFIG', `l2fwd pair [${a}, ${b}] names a port index beyond the ${n} configured ports`);
+      out[a] = b;
+      out[b] = a;
+    }
+    const peers = r.data.peers ?? Array.from({ length: n }, (_, i) => `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`);
+    if (peers.length < n) throw new NetstarError('ERR_CONFIG', `l2fwd peers lists ${peers.length} MACs for ${n} ports`);
+    return { mode: r.data.mode, out, peers, macs: [] };
+  },
+  prepare(s: L2fwdSettings, ports: PortInfo[]): L2fwdSettings {
+    return { ...s, macs: ports.map((p) => p.mac) };
+  },
+  createShard(_shard: Shard, s: L2fwdSettings): ShardApp {
+    const out = Int32Array.from(s.out);
+    // Rewritten header per egress port as three 32-bit words: dst[0..4], dst[4..6]+src[0..2], src[2..6].
+    const w = new Uint32Array(out.length * 3);
+    for (let p = 0; p < out.length; p++) {
+      const b = [...macBytes(s.peers[p]), ...macBytes(s.macs[p])];
+      const dv = new DataView(new Uint8Array(b).buffer);
+      w[p * 3] = dv.getUint32(0);
+      w[p * 3 + 1] = dv.getUint32(4);
+      w[p * 3 + 2] = dv.getUint32(8);
+    }
+    const mode = s.mode;
+    return {
+      onPacket(pkt: Packet, port: number): number {
+        const o = out[port];
+        if (o < 0 || pkt.length < 14) return Verdict.DROP;
+        const v = pkt.view, off = pkt.offset;
+        if (mode === 'mac') {
+          v.setUint32(off, w[o * 3]);
+          v.setUint32(off + 4, w[o * 3 + 1]);
+          v.setUint32(off + 8, w[o * 3 + 2]);
+        } else if (mode === 'macswap') {
+          const d0 = v.getUint32(off), d1 = v.getUint16(off + 4), s0 = v.getUint32(off + 6), s1 = v.getUint16(off + 10);
+          v.setUint32(off, s0);
+          v.setUint16(off + 4, s1);
+          v.setUint32(off + 6, d0);
+          v.setUint16(off + 10, d1);
+        }
+        return o;
+      },
+    };
+  },
+};
+
+export default app;

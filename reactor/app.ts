@@ -1,0 +1,40 @@
+// The contract between the runtime and an application (NF). An app validates its settings on the main
+// thread and creates one ShardApp per shard; the shard calls onPacket for every received packet.
+import type { Config } from './config';
+import type { PortInfo } from '../native';
+import type { Packet } from '../net/packet';
+import type { Shard } from './shard';
+
+/** onPacket's answer: a port index (>= 0) to send on, or one of these. */
+export const Verdict = {
+  /** free the packet (counted as dropped on its input port) */
+  DROP: -1,
+  /** the app took the packet (held, forwarded, or already sent); the shard does nothing more */
+  STOLEN: -2,
+} as const;
+
+export interface ShardApp {
+  /**
+   * Called for each packet. `pkt` is a flyweight reused for the next packet: to keep the packet past this
+   * call, take it with `shard.hold(pkt)` and return STOLEN. Throwing drops the packet and counts it.
+   */
+  onPacket(pkt: Packet, portIndex: number): number;
+  /** Called once per poll-loop iteration after the RX bursts (e.g. to flush app state). */
+  afterBurst?(): void;
+  stop?(): void | Promise<void>;
+}
+
+export interface AppModule<S = unknown> {
+  readonly name: string;
+  /** Main thread, before the EAL starts: validate `config.app`; throw NetstarError('ERR_CONFIG', …). */
+  settings(config: Config): S;
+  /** Main thread, after ports are up: fill in what depends on the ports (MACs…). Returns what shards get. */
+  prepare?(settings: S, ports: PortInfo[]): S;
+  /** Shard thread. */
+  createShard(shard: Shard, settings: S): ShardApp | Promise<ShardApp>;
+}
+
+/** Apps runnable with `netstar run <name>`: module paths relative to dist/. */
+export const APPS: Record<string, string> = {
+  l2fwd: 'apps/l2fwd/index',
+};

@@ -1,0 +1,137 @@
+// Runtime configuration: schema (zod), file loading with clear errors, and the one place that turns
+// config into EAL arguments.
+import * as fs from 'fs';
+import * as os from 'os';
+import { z } from 'zod';
+import { NetstarError } from '../native';
+
+/** vdev drivers DPDK 22.11 ships as virtual devices; a vdev name is `<driver><index>[,args]`. */
+export const VDEV_DRIVERS = [
+  'net_af_packet', 'net_af_xdp', 'net_null', 'net_ring', 'net_pcap', 'net_tap', 'net_tun', 'net_memif',
+  'net_vhost', 'virtio_user', 'net_bonding', 'net_failsafe', 'net_softnic',
+] as const;
+
+const vdevSchema = z.string().min(1).superRefine((s, ctx) => {
+  const name = s.split(',')[0];
+  const driver = name.replace(/\d+$/, '');
+  if (driver === name) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `vdev '${name}' needs an instance number, e.g. '${name}0'` });
+  } else if (!(VDEV_DRIVERS as readonly string[]).includes(driver)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `unknown vdev driver '${driver}' in '${s}'; known: ${VDEV_DRIVERS.join(', ')}` });
+  }
+});
+
+export const portSchema = z.object({
+  /** A vdev name (net_null0) or a PCI address (0000:01:00.0), as the EAL names the port. */
+  name: z.string().min(1),
+  rxDesc: z.number().int().min(32).max(32768).default(1024),
+  txDesc: z.number().int().min(32).max(32768).default(1024),
+  mtu: z.number().int().min(68).max(9600).optional(),
+  promiscuous: z.boolean().default(true),
+}).strict();
+
+export const configSchema = z.object({
+  eal: z.object({
+    vdevs: z.array(vdevSchema).default([]),
+    /** PCI allow list; empty with `noPci` true means no PCI scan at all. */
+    pci: z.array(z.string().regex(/^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/, 'PCI address like 0000:01:00.0')).default([]),
+    noPci: z.boolean().default(true),
+    memoryMb: z.number().int().min(64).max(1 << 20).default(512),
+    hugepages: z.boolean().default(false),
+    filePrefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).optional(),
+    logLevel: z.union([z.enum(['emerg', 'alert', 'crit', 'error', 'warning', 'notice', 'info', 'debug']), z.number().int().min(1).max(8)]).default('error'),
+    /** The core the EAL main thread is registered on. */
+    mainCore: z.number().int().min(0).default(0),
+    extraArgs: z.array(z.string()).default([]),
+  }).strict().default({}),
+  pool: z.object({
+    /** mbufs per shard pool */
+    size: z.number().int().min(1023).max(1 << 22).default(8191),
+    cacheSize: z.number().int().min(0).max(512).default(256),
+    dataRoom: z.number().int().min(256 + 128).max(65535).default(2048 + 128),
+  }).strict().default({}),
+  ports: z.array(portSchema).min(1, 'at least one port is needed'),
+  /** Number of shards (one worker per core), or 'all' for every core. */
+  shards: z.union([z.number().int().min(1).max(128), z.literal('all')]).default(1),
+  /** Cores for the shards, in shard order; default 0..N-1 (wrapping over the machine's cores). */
+  cores: z.array(z.number().int().min(0)).optional(),
+  /** Packets a shard may hold at once (its slot table). */
+  slotsPerShard: z.number().int().min(256).max(1 << 20).default(8192),
+  burst: z.number().int().min(1).max(512).default(32),
+  /** Statistics period in ms for the live view. */
+  statsIntervalMs: z.number().int().min(50).default(1000),
+  /** Application-specific settings, validated by the app. */
+  app: z.record(z.unknown()).default({}),
+}).strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+function formatZod(err: z.ZodError): string {
+  return err.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('\n');
+}
+
+/** Validates a config object; throws NetstarError(ERR_CONFIG) listing every problem. */
+export function parseConfig(input: unknown, source = 'config'): Config {
+  const r = configSchema.safeParse(input);
+  if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid ${source}:\n${formatZod(r.error)}`);
+  const c = r.data;
+  const vdevNames = new Set(c.eal.vdevs.map((v) => v.split(',')[0]));
+  for (const p of c.ports) {
+    const isPci = /^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/.test(p.name);
+    if (!isPci && !vdevNames.has(p.name))
+      throw new NetstarError('ERR_CONFIG', `invalid ${source}:\n  ports: port '${p.name}' is neither a configured vdev (${[...vdevNames].join(', ') || 'none'}) nor a PCI address`);
+    if (isPci && c.eal.noPci && c.eal.pci.length === 0)
+      throw new NetstarError('ERR_CONFIG', `invalid ${source}:\n  ports: port '${p.name}' is a PCI device but eal.noPci is true; set eal.pci to allow it`);
+  }
+  if (new Set(c.ports.map((p) => p.name)).size !== c.ports.length)
+    throw new NetstarError('ERR_CONFIG', `invalid ${source}:\n  ports: a port is listed twice`);
+  return c;
+}
+
+/** Reads and validates a JSON config file. */
+export function loadConfigFile(file: string, overrides: Partial<ConfigInput> = {}): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new NetstarError('ERR_CONFIG', `cannot read config file '${file}': ${(e as Error).message}`);
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    throw new NetstarError('ERR_CONFIG', `config file '${file}' is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+    throw new NetstarError('ERR_CONFIG', `config file '${file}' must hold a JSON object`);
+  return parseConfig({ ...(obj as Record<string, unknown>), ...overrides }, `config file '${file}'`);
+}
+
+export function shardCount(c: Config): number {
+  return c.shards === 'all' ? os.cpus().length : c.shards;
+}
+
+export function shardCores(c: Config): number[] {
+  const n = shardCount(c);
+  const ncpu = os.cpus().length;
+  if (c.cores) {
+    if (c.cores.length < n) throw new NetstarError('ERR_CONFIG', `cores lists ${c.cores.length} cores for ${n} shards`);
+    for (const core of c.cores) if (core >= ncpu) throw new NetstarError('ERR_CONFIG', `core ${core} does not exist (this machine has ${ncpu})`);
+    return c.cores.slice(0, n);
+  }
+  return Array.from({ length: n }, (_, i) => i % ncpu);
+}
+
+/** The one place config becomes EAL arguments. */
+export function ealArgs(c: Config): string[] {
+  const e = c.eal;
+  const args = ['-l', String(e.mainCore), `--file-prefix=${e.filePrefix ?? `netstar${process.pid}`}`, `--log-level=${e.logLevel}`];
+  if (e.hugepages) args.push('--socket-mem', String(e.memoryMb));
+  else args.push('--no-huge', '-m', String(e.memoryMb));
+  if (e.noPci && e.pci.length === 0) args.push('--no-pci');
+  for (const p of e.pci) args.push('-a', p);
+  for (const v of e.vdevs) args.push(`--vdev=${v}`);
+  args.push(...e.extraArgs);
+  return args;
+}

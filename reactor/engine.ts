@@ -1,0 +1,134 @@
+// Main-thread side of the runtime: starts the EAL, pools and ports from config, spawns one pinned shard
+// worker per core, exposes live counters, and stops everything with every mbuf accounted for.
+import { Worker } from 'worker_threads';
+import * as path from 'path';
+import { native, NetstarError, PortInfo, PortStats } from '../native';
+import { Config, ealArgs, shardCores, shardCount } from './config';
+import { AppModule } from './app';
+import { newStatsBuffer, portTotals, PortTotals, STATS_WORDS, shardStatsView, S } from './stats';
+import { CTRL, ShardInit, ShardReport } from './shard';
+
+export interface PortSummary extends PortTotals { name: string; device: PortStats }
+export interface EngineSummary {
+  shards: ShardReport[];
+  ports: PortSummary[];
+  /** mbufs still in use in each pool after ports closed: must be 0 */
+  poolsInUse: number[];
+  heldAtClose: number;
+  appErrors: number;
+  elapsedMs: number;
+}
+
+export class Engine {
+  readonly shards: number;
+  readonly ports: PortInfo[] = [];
+  readonly pools: { id: number; dataRoom: number }[] = [];
+  readonly stats: SharedArrayBuffer;
+  private readonly control = new SharedArrayBuffer(64);
+  private workers: Worker[] = [];
+  private reports: ShardReport[] = [];
+  private exited = 0;
+  private failure: Error | null = null;
+  private readonly started = Date.now();
+  private stopping: Promise<EngineSummary> | null = null;
+  /** Called once if a shard dies: the process should stop with a clear message. */
+  onFatal: (err: Error) => void = () => {};
+
+  private constructor(readonly config: Config, readonly app: AppModule, readonly appPath: string) {
+    this.shards = shardCount(config);
+    this.stats = newStatsBuffer(this.shards);
+  }
+
+  /** Starts EAL, pools, ports and shards. Errors are NetstarError with a message saying what to change. */
+  static async start<S>(config: Config, app: AppModule<S>, appPath: string): Promise<Engine> {
+    let settings = app.settings(config);
+    const cores = shardCores(config);
+    const e = new Engine(config, app as AppModule, appPath);
+    if (!native.eal.running()) native.eal.init(ealArgs(config));
+    for (let s = 0; s < e.shards; s++) {
+      const id = native.pool.create(`mb_${process.pid % 100000}_${s}`, config.pool);
+      e.pools.push({ id, dataRoom: native.pool.info(id).dataRoom });
+    }
+    for (const pc of config.ports) {
+      const id = native.port.byName(pc.name);
+      if (id === null) throw new NetstarError('ERR_CONFIG', `port '${pc.name}' was not created by the EAL (check the vdev arguments and that the interface or file exists)`);
+      const info = native.port.info(id);
+      if (info.maxRxQueues < e.shards || info.maxTxQueues < e.shards)
+        throw new NetstarError('ERR_CONFIG', `port '${pc.name}' has ${Math.min(info.maxRxQueues, info.maxTxQueues)} queue(s) but ${e.shards} shards need one each` +
+          (info.driver === 'net_af_packet' ? ` (add qpairs=${e.shards} to the vdev)` : ''));
+      native.port.configure(id, {
+        pool: e.pools[0].id, queuePools: e.pools.map((p) => p.id), rxQueues: e.shards, txQueues: e.shards,
+        rxDesc: pc.rxDesc, txDesc: pc.txDesc, mtu: pc.mtu, promiscuous: pc.promiscuous, rss: e.shards > 1,
+      });
+      native.port.start(id);
+      e.ports.push(native.port.info(id));
+    }
+    if (app.prepare) settings = app.prepare(settings, e.ports);
+    await e.spawn(cores, settings);
+    return e;
+  }
+
+  private spawn(cores: number[], settings: unknown): Promise<void> {
+    const entry = path.resolve(__dirname, 'shard.js');
+    let ready = 0;
+    return new Promise((resolve, reject) => {
+      for (let s = 0; s < this.shards; s++) {
+        const init: ShardInit & { netstarShard: true } = {
+          netstarShard: true, id: s, count: this.shards, core: cores[s], config: this.config, appPath: this.appPath,
+          settings, ports: this.ports, pools: this.pools, stats: this.stats, control: this.control, statsWords: STATS_WORDS,
+        };
+        const w = new Worker(entry, { workerData: init });
+        w.on('message', (m: { type: string; report?: ShardReport }) => {
+          if (m.type === 'ready' && ++ready === this.shards) resolve();
+          if (m.type === 'stopped' && m.report) this.reports.push(m.report);
+        });
+        w.on('error', (err) => {
+          const e = new NetstarError('ERR_SHARD', `shard ${s} died: ${err.stack ?? err.message}`);
+          if (!this.failure) {
+            this.failure = e;
+            if (ready < this.shards) reject(e);
+            else this.onFatal(e);
+          }
+        });
+        w.on('exit', () => { this.exited++; });
+        this.workers.push(w);
+      }
+    });
+  }
+
+  portTotals(portIndex: number): PortTotals {
+    return portTotals(this.stats, this.shards, this.ports[portIndex].id);
+  }
+
+  shardCounter(shard: number, idx: number): number {
+    return shardStatsView(this.stats, shard)[idx];
+  }
+
+  /** Stops shards (they drain and free), then ports; checks every pool is whole again. Idempotent. */
+  stop(timeoutMs = 10000): Promise<EngineSummary> {
+    if (!this.stopping) this.stopping = this.doStop(timeoutMs);
+    return this.stopping;
+  }
+
+  private async doStop(timeoutMs: number): Promise<EngineSummary> {
+    Atomics.store(new Int32Array(this.control), CTRL.stop, 1);
+    const deadline = Date.now() + timeoutMs;
+    await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
+      const t = setTimeout(() => { void w.terminate(); resolve(); }, Math.max(0, deadline - Date.now()));
+      w.once('exit', () => { clearTimeout(t); resolve(); });
+    })));
+    const ports: PortSummary[] = this.ports.map((p, i) => ({ name: p.name, device: native.port.stats(p.id), ...this.portTotals(i) }));
+    for (const p of this.ports) native.port.close(p.id);
+    const poolsInUse = this.pools.map((p) => native.pool.inUse(p.id));
+    let appErrors = 0;
+    for (let s = 0; s < this.shards; s++) appErrors += this.shardCounter(s, S.appErrors);
+    return {
+      shards: this.reports.sort((a, b) => a.id - b.id),
+      ports,
+      poolsInUse,
+      heldAtClose: this.reports.reduce((a, r) => a + r.heldAtClose, 0),
+      appErrors,
+      elapsedMs: Date.now() - this.started,
+    };
+  }
+}
