@@ -44,6 +44,8 @@ export interface NativeLcore {
   rx(port: number, queue: number, desc: Uint32Array, max: number): number;
   /** Transmits `count` packets named by TX descriptors; returns how many the device took (the rest are freed and counted). */
   tx(port: number, queue: number, txDesc: Uint32Array, count: number, retries?: number): number;
+  /** Transmits `count` packets named by RX descriptors (their slot, dataOff and dataLen words). */
+  txRx(port: number, queue: number, rxDesc: Uint32Array, count: number, retries?: number): number;
   /** Frees `count` slots listed in `slots`. */
   free(slots: Uint32Array, count: number): void;
   /** Allocates `count` packets (all or none) into RX descriptors; returns count or 0. */
@@ -61,6 +63,11 @@ export interface NativeLcore {
   pin(cpu: number): void;
   /** Frees every held packet and unregisters the thread; returns how many packets were still held. */
   close(): number;
+  /**
+   * Makes this Lcore the target of `native.fast` calls in this thread and returns their memory:
+   * FAST_PARAM_WORDS parameter words, then `regions` descriptor regions of FAST_REGION_WORDS words.
+   */
+  fastArea(regions: number): ArrayBuffer;
 }
 
 export interface NativeAddon {
@@ -75,6 +82,13 @@ export interface NativeAddon {
     resetStats(port: number): void;
   };
   Lcore: new (o?: { capacity?: number }) => NativeLcore;
+  /**
+   * Zero-argument hot calls on this thread's Lcore; arguments are read from the fast area's params:
+   * [0] port or ring, [1] queue, [2] count or max, [3] region, [4] TX retries. Each returns a count.
+   */
+  fast: { rx(): number; tx(): number; txRx(): number; free(): number; ringPut(): number; ringGet(): number };
+  FAST_PARAM_WORDS: number;
+  FAST_REGION_WORDS: number;
 }
 
 /** Error raised by the native layer or by config checks; `code` is stable (ERR_EAL_INIT, ERR_PORT, ERR_BAD_PACKET, …). */
@@ -112,7 +126,7 @@ function load(): NativeAddon {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const raw = require(file) as NativeAddon;
   // Control-plane calls get typed errors; the Lcore hot path is used as is (its errors carry `code` too).
-  return { ...raw, eal: wrapErrors(raw.eal), pool: wrapErrors(raw.pool), ring: wrapErrors(raw.ring), port: wrapErrors(raw.port) };
+  return { ...raw, fast: raw.fast, eal: wrapErrors(raw.eal), pool: wrapErrors(raw.pool), ring: wrapErrors(raw.ring), port: wrapErrors(raw.port) };
 }
 
 export const native: NativeAddon = load();

@@ -6,6 +6,8 @@ import { NativeLcore, RX_DESC_WORDS, RXD, MAX_BURST } from '../native';
 export class PacketMemory {
   readonly bytes: Uint8Array[][] = [];
   readonly views: DataView[][] = [];
+  /** 32-bit host-order words over each chunk, for aligned bulk header writes (index = byte offset >> 2) */
+  readonly words: Uint32Array[][] = [];
   readonly dataRoom: number[] = [];
 
   constructor(lcore: NativeLcore, pools: { id: number; dataRoom: number }[]) {
@@ -13,6 +15,7 @@ export class PacketMemory {
       const bufs = lcore.chunks(p.id);
       this.bytes[p.id] = bufs.map((b) => new Uint8Array(b));
       this.views[p.id] = bufs.map((b) => new DataView(b));
+      this.words[p.id] = bufs.map((b) => new Uint32Array(b, 0, b.byteLength >>> 2));
       this.dataRoom[p.id] = p.dataRoom;
     }
   }
@@ -86,9 +89,9 @@ export class Packet {
 
 /** Descriptors of one burst and the memory to read them. */
 export class RxBatch {
-  readonly desc = new Uint32Array(MAX_BURST * RX_DESC_WORDS);
   count = 0;
-  constructor(readonly mem: PacketMemory) {}
+  /** `desc` is a descriptor region of the shard's fast area (`region` is its number), or a plain array. */
+  constructor(readonly mem: PacketMemory, readonly desc: Uint32Array = new Uint32Array(MAX_BURST * RX_DESC_WORDS), readonly region = -1) {}
 
   slot(i: number): number { return this.desc[i * RX_DESC_WORDS + RXD.slot]; }
   /** The chunk's bytes holding packet i (index with `offset(i)`). */

@@ -2,7 +2,8 @@
 // thread and creates one ShardApp per shard; the shard calls onPacket for every received packet.
 import type { Config } from './config';
 import type { PortInfo } from '../native';
-import type { Packet } from '../net/packet';
+import type { Packet, RxBatch } from '../net/packet';
+import type { DpdkQueuePair } from '../net/qp';
 import type { Shard } from './shard';
 
 /** onPacket's answer: a port index (>= 0) to send on, or one of these. */
@@ -19,6 +20,11 @@ export interface ShardApp {
    * call, take it with `shard.hold(pkt)` and return STOLEN. Throwing drops the packet and counts it.
    */
   onPacket(pkt: Packet, portIndex: number): number;
+  /**
+   * Optional burst fast path, used instead of onPacket when present: the app must dispose of every packet
+   * in the batch (e.g. `qps[out].sendBatch(batch)`). If it throws, packets it did not dispose are dropped.
+   */
+  onBurst?(batch: RxBatch, portIndex: number, qps: DpdkQueuePair[]): void;
   /** Called once per poll-loop iteration after the RX bursts (e.g. to flush app state). */
   afterBurst?(): void;
   stop?(): void | Promise<void>;

@@ -63,8 +63,8 @@ export class Shard {
     this.stats = new Float64Array(init.stats, init.id * init.statsWords * 8, init.statsWords);
     this.control = new Int32Array(init.control);
     const mem = new PacketMemory(this.lcore, init.pools);
-    this.io = new ShardIO(this.lcore, mem, this.stats);
-    this.batch = new RxBatch(mem);
+    this.io = new ShardIO(this.lcore, mem, this.stats, init.ports.length + 8);
+    this.batch = this.io.newBatch();
     this.qps = init.ports.map((p) => new DpdkQueuePair(this.io, p.id, init.id, init.id, init.config.burst));
   }
 
@@ -79,6 +79,23 @@ export class Shard {
     this.io.drop(pkt.slot, pkt.port);
   }
 
+  /** After a failed onBurst: frees the batch's packets that are still held, one by one (slow path). */
+  private dropUndisposed(batch: RxBatch, n: number): void {
+    this.io.flushDrops();
+    for (const qp of this.qps) qp.flush();
+    const one = new Uint32Array(1);
+    for (let i = 0; i < n; i++) {
+      one[0] = batch.slot(i);
+      try {
+        this.lcore.free(one, 1);
+        this.stats[portBase(this.qps[0] ? batch.port(i) : 0) + P.dropped]++;
+      } catch {
+        // already sent or dropped by the app
+      }
+    }
+    batch.count = 0;
+  }
+
   /** One pass over every port: returns packets processed. */
   private pollOnce(): number {
     const qps = this.qps, batch = this.batch, pkt = this.pkt, app = this.app, io = this.io, st = this.stats;
@@ -88,6 +105,15 @@ export class Shard {
       if (n === 0) continue;
       total += n;
       st[S.rxBursts]++;
+      if (app.onBurst) {
+        try {
+          app.onBurst(batch, pi, qps);
+        } catch {
+          st[S.appErrors]++;
+          this.dropUndisposed(batch, n);
+        }
+        continue;
+      }
       for (let i = 0; i < n; i++) {
         batch.at(i, pkt);
         let v: number;
@@ -117,12 +143,16 @@ export class Shard {
           const t0 = performance.now();
           let t = t0;
           let loops = 0;
+          let worked = false;
           for (;;) {
             const n = this.pollOnce();
             loops++;
-            if (n > 0 || (loops & 15) === 0) t = performance.now();
-            if (n > 0) lastWork = t;
-            if ((loops & 15) === 0 && Atomics.load(this.control, CTRL.stop) !== 0) {
+            if (n > 0) worked = true;
+            if ((loops & 15) !== 0) continue;
+            // Every 16 passes: read the clock and the stop flag (both cost more than a pass's bookkeeping).
+            t = performance.now();
+            if (worked) { lastWork = t; worked = false; }
+            if (Atomics.load(this.control, CTRL.stop) !== 0) {
               st[S.loops] += loops;
               st[S.busyMs] += t - t0;
               return resolve();

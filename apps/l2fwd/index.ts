@@ -6,7 +6,9 @@ import { z } from 'zod';
 import { NetstarError, PortInfo } from '../../native';
 import type { Config } from '../../reactor/config';
 import { AppModule, ShardApp, Verdict } from '../../reactor/app';
-import type { Packet } from '../../net/packet';
+import type { Packet, RxBatch } from '../../net/packet';
+import type { DpdkQueuePair } from '../../net/qp';
+import { RX_DESC_WORDS } from '../../native';
 import type { Shard } from '../../reactor/shard';
 
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
@@ -54,25 +56,91 @@ const app: AppModule<L2fwdSettings> = {
   createShard(_shard: Shard, s: L2fwdSettings): ShardApp {
     const out = Int32Array.from(s.out);
     // Rewritten header per egress port as three 32-bit words: dst[0..4], dst[4..6]+src[0..2], src[2..6].
+    // `w` is big-endian for DataView writes; `h` holds the same bytes in host order for aligned Uint32Array stores.
     const w = new Uint32Array(out.length * 3);
+    const h = new Uint32Array(out.length * 3);
     for (let p = 0; p < out.length; p++) {
-      const b = [...macBytes(s.peers[p]), ...macBytes(s.macs[p])];
-      const dv = new DataView(new Uint8Array(b).buffer);
-      w[p * 3] = dv.getUint32(0);
-      w[p * 3 + 1] = dv.getUint32(4);
-      w[p * 3 + 2] = dv.getUint32(8);
+      const bytes = new Uint8Array([...macBytes(s.peers[p]), ...macBytes(s.macs[p])]);
+      const dv = new DataView(bytes.buffer);
+      const host = new Uint32Array(bytes.buffer);
+      for (let k = 0; k < 3; k++) {
+        w[p * 3 + k] = dv.getUint32(k * 4);
+        h[p * 3 + k] = host[k];
+      }
     }
-    const mode = s.mode;
+    // Numeric mode: the settings string came through structured clone and is not internalized, so comparing
+    // it per packet would cost a full string compare.
+    const MAC = 0, SWAP = 1, IO = 2;
+    const mode = s.mode === 'mac' ? MAC : s.mode === 'macswap' ? SWAP : IO;
+    const io = _shard.io;
     return {
+      // Burst fast path: rewrite in place, then send the batch's own descriptors.
+      onBurst(batch: RxBatch, port: number, qps: DpdkQueuePair[]): void {
+        const o = out[port], n = batch.count, d = batch.desc;
+        if (o < 0) {
+          for (let i = 0; i < n; i++) io.drop(d[i * RX_DESC_WORDS], qps[port].port);
+          batch.count = 0;
+          return;
+        }
+        if (mode !== IO) {
+          const w0 = w[o * 3], w1 = w[o * 3 + 1], w2 = w[o * 3 + 2];
+          const h0 = h[o * 3], h1 = h[o * 3 + 1], h2 = h[o * 3 + 2];
+          const views = batch.mem.views, words = batch.mem.words;
+          let k = 0; // packets kept; runts (< 14 bytes) are dropped and the batch compacted
+          for (let i = 0; i < n; i++) {
+            let b = i * RX_DESC_WORDS;
+            if (d[b + 4] < 14) {
+              io.drop(d[b], qps[port].port);
+              continue;
+            }
+            if (k !== i) {
+              d.copyWithin(k * RX_DESC_WORDS, b, b + RX_DESC_WORDS);
+              b = k * RX_DESC_WORDS;
+            }
+            k++;
+            const c = d[b + 1], off = d[b + 2] + d[b + 3];
+            if (mode === MAC && (off & 3) === 0) {
+              const u = words[c >>> 16][c & 0xffff], q = off >>> 2;
+              u[q] = h0;
+              u[q + 1] = h1;
+              u[q + 2] = h2;
+              continue;
+            }
+            const v = views[c >>> 16][c & 0xffff];
+            if (mode === MAC) {
+              v.setUint32(off, w0);
+              v.setUint32(off + 4, w1);
+              v.setUint32(off + 8, w2);
+            } else {
+              const d0 = v.getUint32(off), d1 = v.getUint16(off + 4), s0 = v.getUint32(off + 6), s1 = v.getUint16(off + 10);
+              v.setUint32(off, s0);
+              v.setUint16(off + 4, s1);
+              v.setUint32(off + 6, d0);
+              v.setUint16(off + 10, d1);
+            }
+          }
+          batch.count = k;
+        } else {
+          let k = 0;
+          for (let i = 0; i < n; i++) {
+            const b = i * RX_DESC_WORDS;
+            if (d[b + 4] < 14) { io.drop(d[b], qps[port].port); continue; }
+            if (k !== i) d.copyWithin(k * RX_DESC_WORDS, b, b + RX_DESC_WORDS);
+            k++;
+          }
+          batch.count = k;
+        }
+        qps[o].sendBatch(batch);
+      },
       onPacket(pkt: Packet, port: number): number {
         const o = out[port];
         if (o < 0 || pkt.length < 14) return Verdict.DROP;
         const v = pkt.view, off = pkt.offset;
-        if (mode === 'mac') {
+        if (mode === MAC) {
           v.setUint32(off, w[o * 3]);
           v.setUint32(off + 4, w[o * 3 + 1]);
           v.setUint32(off + 8, w[o * 3 + 2]);
-        } else if (mode === 'macswap') {
+        } else if (mode === SWAP) {
           const d0 = v.getUint32(off), d1 = v.getUint16(off + 4), s0 = v.getUint32(off + 6), s1 = v.getUint16(off + 10);
           v.setUint32(off, s0);
           v.setUint16(off + 4, s1);

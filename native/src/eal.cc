@@ -11,10 +11,6 @@
 
 namespace netstar {
 
-Global& global() {
-  static Global g;
-  return g;
-}
 
 static std::vector<std::string>& ealArgs() {
   static std::vector<std::string> args;  // EAL may keep pointers into argv; keep the strings alive.

@@ -46,7 +46,9 @@ struct Global {
   PortState ports[RTE_MAX_ETHPORTS];
 };
 
-Global& global();
+// One instance for the process; an inline variable so hot paths pay no function-local-static guard.
+inline Global g_global;
+inline Global& global() { return g_global; }
 
 // Finds the pool index of an mempool pointer, or -1 when the mbuf came from a pool we did not create.
 inline int32_t poolIndexOf(const rte_mempool* mp) {

@@ -6,15 +6,23 @@
 #include "global.h"
 #include <rte_errno.h>
 #include <rte_lcore.h>
+#include <rte_prefetch.h>
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 #include <cstring>
+#include <memory>
 
 namespace netstar {
 
 constexpr uint32_t MAX_BURST = 512;
 constexpr uint32_t NO_QUEUE = 0xffff;
+
+class Lcore;
+// Per-environment (per worker) state: the Lcore the fast calls act on.
+struct EnvData {
+  Lcore* active = nullptr;
+};
 
 class Lcore : public Napi::ObjectWrap<Lcore> {
  public:
@@ -22,6 +30,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     return DefineClass(env, "Lcore", {
       InstanceMethod<&Lcore::Rx>("rx"),
       InstanceMethod<&Lcore::Tx>("tx"),
+      InstanceMethod<&Lcore::TxRx>("txRx"),
       InstanceMethod<&Lcore::Free>("free"),
       InstanceMethod<&Lcore::Alloc>("alloc"),
       InstanceMethod<&Lcore::Copy>("copy"),
@@ -32,6 +41,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
       InstanceMethod<&Lcore::Stats>("stats"),
       InstanceMethod<&Lcore::Pin>("pin"),
       InstanceMethod<&Lcore::Close>("close"),
+      InstanceMethod<&Lcore::FastArea>("fastArea"),
       InstanceAccessor<&Lcore::LcoreId>("lcoreId"),
       InstanceAccessor<&Lcore::Capacity>("capacity"),
     });
@@ -54,6 +64,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     for (uint32_t i = 0; i < cap; i++) free_[i] = cap - 1 - i;  // pop gives slot 0 first
     nfree_ = cap;
     owner_ = pthread_self();
+    envData_ = env.GetInstanceData<EnvData>();
   }
 
   ~Lcore() override { release(); }
@@ -66,10 +77,13 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
   bool closed_ = false;
   unsigned lcoreId_ = LCORE_ID_ANY;
   pthread_t owner_;
+  EnvData* envData_ = nullptr;
   rte_mbuf* burst_[MAX_BURST];
   uint32_t taken_[MAX_BURST];
   const rte_mempool* lastMp_ = nullptr;
   int32_t lastPool_ = -1;
+  int32_t lastChunk_ = -1;
+  uintptr_t lastChunkLo_ = 0, lastChunkHi_ = 0;
   std::vector<Napi::Reference<Napi::Array>> chunkRefs_;
   struct {
     uint64_t rxPackets = 0, rxBursts = 0, rxMultiseg = 0, rxForeign = 0;
@@ -80,6 +94,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
   void release() {
     if (closed_) return;
     closed_ = true;
+    if (envData_ && envData_->active == this) envData_->active = nullptr;
     for (auto& m : table_)
       if (m) {
         rte_pktmbuf_free(m);
@@ -110,11 +125,20 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
       if (pool < 0) return false;
       lastMp_ = m->pool;
       lastPool_ = pool;
+      lastChunkLo_ = lastChunkHi_ = 0;
     }
     const PoolEntry& p = global().pools[pool];
     uintptr_t buf = reinterpret_cast<uintptr_t>(m->buf_addr);
-    int32_t chunk = chunkIndexOf(p, buf, m->buf_len);
-    if (chunk < 0) return false;
+    int32_t chunk;
+    if (pool == lastPool_ && buf >= lastChunkLo_ && buf + m->buf_len <= lastChunkHi_) {
+      chunk = lastChunk_;
+    } else {
+      chunk = chunkIndexOf(p, buf, m->buf_len);
+      if (chunk < 0) return false;
+      lastChunk_ = chunk;
+      lastChunkLo_ = p.chunks[chunk].addr;
+      lastChunkHi_ = p.chunks[chunk].addr + p.chunks[chunk].len;
+    }
     d[0] = slot;
     d[1] = (static_cast<uint32_t>(pool) << 16) | static_cast<uint32_t>(chunk);
     d[2] = static_cast<uint32_t>(buf - p.chunks[chunk].addr);
@@ -139,24 +163,25 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
 
   // Takes n packets named by TX descriptors (slot, dataOff, dataLen, flags) out of the table into
   // burst_, applying offset and length. All or nothing: on a bad descriptor the table is restored.
-  void takeForSend(Napi::Env env, const uint32_t* t, uint32_t n) {
+  void takeForSend(Napi::Env env, const uint32_t* t, uint32_t n, uint32_t stride = TX_DESC_WORDS, uint32_t offW = 1, uint32_t lenW = 2) {
     uint32_t cap = static_cast<uint32_t>(table_.size());
     for (uint32_t i = 0; i < n; i++) {
-      const uint32_t* d = t + i * TX_DESC_WORDS;
+      const uint32_t* d = t + i * stride;
       uint32_t slot = d[0];
+      const uint32_t dOff = d[offW], dLen = d[lenW];
       const char* err = nullptr;
       rte_mbuf* m = nullptr;
       if (slot >= cap || !(m = table_[slot])) err = "slot is not a held packet (already sent, freed, or never received)";
-      else if (d[2] == 0 || d[1] > m->buf_len || d[2] > static_cast<uint32_t>(m->buf_len) - d[1]) err = "data offset/length outside the packet buffer";
+      else if (dLen == 0 || dOff > m->buf_len || dLen > static_cast<uint32_t>(m->buf_len) - dOff) err = "data offset/length outside the packet buffer";
       if (err) {
         for (uint32_t j = 0; j < i; j++) table_[taken_[j]] = burst_[j];
         fail(env, "ERR_BAD_PACKET", "descriptor " + std::to_string(i) + " (slot " + std::to_string(slot) + "): " + err);
       }
       table_[slot] = nullptr;
       taken_[i] = slot;
-      m->data_off = static_cast<uint16_t>(d[1]);
-      m->data_len = static_cast<uint16_t>(d[2]);
-      m->pkt_len = d[2];
+      m->data_off = static_cast<uint16_t>(dOff);
+      m->data_len = static_cast<uint16_t>(dLen);
+      m->pkt_len = dLen;
       m->ol_flags = 0;
       burst_[i] = m;
     }
@@ -173,21 +198,19 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     return n;
   }
 
-  // rx(port, queue, desc, max) -> number of packets described
-  Napi::Value Rx(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
+ public:
+  // Receives into d (room for max descriptors); the shared body of rx() and the fast path.
+  uint32_t rxInto(Napi::Env env, uint32_t port, uint32_t queue, uint32_t* d, uint32_t max) {
     live(env);
-    uint32_t port = argU32(info, 0, "port"), queue = argU32(info, 1, "queue");
-    Napi::Uint32Array desc = argU32Array(info, 2, "descriptors");
-    uint32_t max = argU32(info, 3, "max");
     checkPort(env, port, queue, true);
-    max = std::min<uint32_t>({max, static_cast<uint32_t>(desc.ElementLength() / RX_DESC_WORDS), nfree_, MAX_BURST});
-    if (max == 0) return Napi::Number::New(env, 0);
+    max = std::min<uint32_t>({max, nfree_, MAX_BURST});
+    if (max == 0) return 0;
     uint16_t n = rte_eth_rx_burst(static_cast<uint16_t>(port), static_cast<uint16_t>(queue), burst_, static_cast<uint16_t>(max));
-    uint32_t* d = desc.Data();
     uint32_t out = 0;
+    for (uint16_t i = 0; i < n && i < 4; i++) rte_prefetch0(burst_[i]);
     for (uint16_t i = 0; i < n; i++) {
       rte_mbuf* m = burst_[i];
+      if (i + 4 < n) rte_prefetch0(burst_[i + 4]);
       if (m->nb_segs != 1) {  // chained buffers are not exposed to JS; count and drop
         rte_pktmbuf_free(m);
         st_.rxMultiseg++;
@@ -206,41 +229,23 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     }
     st_.rxPackets += out;
     if (n) st_.rxBursts++;
-    return Napi::Number::New(env, out);
+    return out;
   }
 
-  // tx(port, queue, txDesc, count[, retries]) -> packets the device took; the rest are freed and counted.
-  Napi::Value Tx(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
+  uint32_t txFrom(Napi::Env env, uint32_t port, uint32_t queue, const uint32_t* t, uint32_t n, uint32_t retries, bool rxLayout) {
     live(env);
-    uint32_t port = argU32(info, 0, "port"), queue = argU32(info, 1, "queue");
-    Napi::Uint32Array t = argU32Array(info, 2, "descriptors");
-    uint32_t n = txCount(info, 3, t);
-    uint32_t retries = info.Length() > 4 ? argU32(info, 4, "retries") : 4;
     checkPort(env, port, queue, false);
-    if (n == 0) return Napi::Number::New(env, 0);
-    takeForSend(env, t.Data(), n);
-    uint32_t sent = 0;
-    for (uint32_t attempt = 0; sent < n && attempt <= retries; attempt++)
-      sent += rte_eth_tx_burst(static_cast<uint16_t>(port), static_cast<uint16_t>(queue), burst_ + sent, static_cast<uint16_t>(n - sent));
-    if (sent < n) {
-      rte_pktmbuf_free_bulk(burst_ + sent, n - sent);
-      st_.txDropped += n - sent;
-    }
-    st_.txPackets += sent;
-    giveBackSlots(n);
-    return Napi::Number::New(env, sent);
+    if (n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count must be at most " + std::to_string(MAX_BURST));
+    if (n == 0) return 0;
+    if (rxLayout) takeForSend(env, t, n, RX_DESC_WORDS, 3, 4);
+    else takeForSend(env, t, n);
+    return sendBurst(static_cast<uint16_t>(port), static_cast<uint16_t>(queue), n, retries);
   }
 
-  // free(slots, count): slots is a plain list of slot numbers here.
-  Napi::Value Free(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
+  void freeSlots(Napi::Env env, const uint32_t* p, uint32_t n) {
     live(env);
-    Napi::Uint32Array s = argU32Array(info, 0, "slots");
-    uint32_t n = argU32(info, 1, "count");
-    if (n > s.ElementLength() || n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count exceeds the slot array or the burst limit");
+    if (n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count must be at most " + std::to_string(MAX_BURST));
     uint32_t cap = static_cast<uint32_t>(table_.size());
-    const uint32_t* p = s.Data();
     for (uint32_t i = 0; i < n; i++) {
       uint32_t slot = p[i];
       if (slot >= cap || !table_[slot]) {
@@ -254,6 +259,107 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     rte_pktmbuf_free_bulk(burst_, n);
     giveBackSlots(n);
     st_.freed += n;
+  }
+
+  uint32_t ringPutFrom(Napi::Env env, uint32_t ring, const uint32_t* t, uint32_t n) {
+    live(env);
+    rte_ring* r = ringById(env, ring);
+    if (n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count must be at most " + std::to_string(MAX_BURST));
+    if (n == 0) return 0;
+    takeForSend(env, t, n);
+    uint32_t k = rte_ring_sp_enqueue_burst(r, reinterpret_cast<void* const*>(burst_), n, nullptr);
+    for (uint32_t i = 0; i < k; i++) free_[nfree_++] = taken_[i];
+    for (uint32_t i = k; i < n; i++) table_[taken_[i]] = burst_[i];  // JS still owns these
+    st_.ringPut += k;
+    if (k < n) st_.ringFull += n - k;
+    return k;
+  }
+
+  uint32_t ringGetInto(Napi::Env env, uint32_t ring, uint32_t* d, uint32_t max) {
+    live(env);
+    rte_ring* r = ringById(env, ring);
+    max = std::min<uint32_t>({max, nfree_, MAX_BURST});
+    if (max == 0) return 0;
+    uint32_t n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(burst_), max, nullptr);
+    for (uint32_t i = 0; i < n; i++) describe(d + i * RX_DESC_WORDS, put(burst_[i]), burst_[i], burst_[i]->port, NO_QUEUE);
+    st_.ringGet += n;
+    return n;
+  }
+
+  // The fast-path area: PARAM_WORDS of parameters, then `regions_` descriptor regions of REGION_WORDS.
+  static constexpr uint32_t PARAM_WORDS = 16;
+  static constexpr uint32_t REGION_WORDS = MAX_BURST * RX_DESC_WORDS;
+  std::shared_ptr<std::vector<uint32_t>> area_;
+  uint32_t regions_ = 0;
+  uint32_t* params() { return area_->data(); }
+  uint32_t* region(Napi::Env env, uint32_t r) {
+    if (r >= regions_) fail(env, "ERR_INVALID_ARG", "no descriptor region " + std::to_string(r));
+    return area_->data() + PARAM_WORDS + static_cast<size_t>(r) * REGION_WORDS;
+  }
+
+ private:
+  rte_ring* ringById(Napi::Env env, uint32_t id) {
+    if (id >= global().nRings.load(std::memory_order_acquire)) fail(env, "ERR_INVALID_ARG", "no ring " + std::to_string(id));
+    return global().rings[id];
+  }
+
+  // rx(port, queue, desc, max) -> number of packets described
+  Napi::Value Rx(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t port = argU32(info, 0, "port"), queue = argU32(info, 1, "queue");
+    Napi::Uint32Array desc = argU32Array(info, 2, "descriptors");
+    uint32_t max = argU32(info, 3, "max");
+    max = std::min<uint32_t>(max, static_cast<uint32_t>(desc.ElementLength() / RX_DESC_WORDS));
+    return Napi::Number::New(env, rxInto(env, port, queue, desc.Data(), max));
+  }
+
+  // fastArea(regions) -> ArrayBuffer: [params(16 words) | regions x 512 descriptors]; makes this Lcore the
+  // thread's target for the zero-argument fast calls.
+  Napi::Value FastArea(const Napi::CallbackInfo& info);
+
+  uint32_t sendBurst(uint16_t port, uint16_t queue, uint32_t n, uint32_t retries) {
+    uint32_t sent = 0;
+    for (uint32_t attempt = 0; sent < n && attempt <= retries; attempt++)
+      sent += rte_eth_tx_burst(port, queue, burst_ + sent, static_cast<uint16_t>(n - sent));
+    if (sent < n) {
+      rte_pktmbuf_free_bulk(burst_ + sent, n - sent);
+      st_.txDropped += n - sent;
+    }
+    st_.txPackets += sent;
+    giveBackSlots(n);
+    return sent;
+  }
+
+  // tx(port, queue, txDesc, count[, retries]) -> packets the device took; the rest are freed and counted.
+  Napi::Value Tx(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t port = argU32(info, 0, "port"), queue = argU32(info, 1, "queue");
+    Napi::Uint32Array t = argU32Array(info, 2, "descriptors");
+    uint32_t n = txCount(info, 3, t);
+    uint32_t retries = info.Length() > 4 ? argU32(info, 4, "retries") : 4;
+    return Napi::Number::New(env, txFrom(env, port, queue, t.Data(), n, retries, false));
+  }
+
+  // txRx(port, queue, rxDesc, count[, retries]): transmits packets named by RX descriptors (slot, dataOff and
+  // dataLen words), so a forwarder sends a received burst without writing TX descriptors.
+  Napi::Value TxRx(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t port = argU32(info, 0, "port"), queue = argU32(info, 1, "queue");
+    Napi::Uint32Array t = argU32Array(info, 2, "descriptors");
+    uint32_t n = argU32(info, 3, "count");
+    if (n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count must be at most " + std::to_string(MAX_BURST));
+    if (static_cast<size_t>(n) * RX_DESC_WORDS > t.ElementLength()) fail(env, "ERR_INVALID_ARG", "descriptor array too short for count");
+    uint32_t retries = info.Length() > 4 ? argU32(info, 4, "retries") : 4;
+    return Napi::Number::New(env, txFrom(env, port, queue, t.Data(), n, retries, true));
+  }
+
+  // free(slots, count): slots is a plain list of slot numbers here.
+  Napi::Value Free(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Uint32Array s = argU32Array(info, 0, "slots");
+    uint32_t n = argU32(info, 1, "count");
+    if (n > s.ElementLength()) fail(env, "ERR_INVALID_ARG", "count exceeds the slot array");
+    freeSlots(env, s.Data(), n);
     return env.Undefined();
   }
 
@@ -319,43 +425,22 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     return Napi::Boolean::New(env, true);
   }
 
-  rte_ring* ringArg(const Napi::CallbackInfo& info, size_t i) {
-    uint32_t id = argU32(info, i, "ring");
-    if (id >= global().nRings.load(std::memory_order_acquire)) fail(info.Env(), "ERR_INVALID_ARG", "no ring " + std::to_string(id));
-    return global().rings[id];
-  }
-
   // ringPut(ring, txDesc, count) -> packets enqueued; the others stay held by JS (its policy: drop or retry).
   Napi::Value RingPut(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    live(env);
-    rte_ring* r = ringArg(info, 0);
+    uint32_t ring = argU32(info, 0, "ring");
     Napi::Uint32Array t = argU32Array(info, 1, "descriptors");
     uint32_t n = txCount(info, 2, t);
-    if (n == 0) return Napi::Number::New(env, 0);
-    takeForSend(env, t.Data(), n);
-    uint32_t k = rte_ring_sp_enqueue_burst(r, reinterpret_cast<void* const*>(burst_), n, nullptr);
-    for (uint32_t i = 0; i < k; i++) free_[nfree_++] = taken_[i];
-    for (uint32_t i = k; i < n; i++) table_[taken_[i]] = burst_[i];  // JS still owns these
-    st_.ringPut += k;
-    if (k < n) st_.ringFull += n - k;
-    return Napi::Number::New(env, k);
+    return Napi::Number::New(env, ringPutFrom(env, ring, t.Data(), n));
   }
 
   // ringGet(ring, desc, max) -> packets dequeued and described (port from the mbuf, queue 0xffff)
   Napi::Value RingGet(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    live(env);
-    rte_ring* r = ringArg(info, 0);
+    uint32_t ring = argU32(info, 0, "ring");
     Napi::Uint32Array desc = argU32Array(info, 1, "descriptors");
-    uint32_t max = argU32(info, 2, "max");
-    max = std::min<uint32_t>({max, static_cast<uint32_t>(desc.ElementLength() / RX_DESC_WORDS), nfree_, MAX_BURST});
-    if (max == 0) return Napi::Number::New(env, 0);
-    uint32_t n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(burst_), max, nullptr);
-    uint32_t* d = desc.Data();
-    for (uint32_t i = 0; i < n; i++) describe(d + i * RX_DESC_WORDS, put(burst_[i]), burst_[i], burst_[i]->port, NO_QUEUE);
-    st_.ringGet += n;
-    return Napi::Number::New(env, n);
+    uint32_t max = std::min<uint32_t>(argU32(info, 2, "max"), static_cast<uint32_t>(desc.ElementLength() / RX_DESC_WORDS));
+    return Napi::Number::New(env, ringGetInto(env, ring, desc.Data(), max));
   }
 
   // chunks(pool) -> ArrayBuffer[] over the pool's memory, made once per worker and cached.
@@ -423,8 +508,69 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
   Napi::Value Capacity(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), table_.size()); }
 };
 
+Napi::Value Lcore::FastArea(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  live(env);
+  uint32_t regions = argU32(info, 0, "regions");
+  if (regions < 1 || regions > 256) fail(env, "ERR_INVALID_ARG", "regions must be in [1, 256]");
+  if (area_) fail(env, "ERR_LCORE", "fastArea was already made for this Lcore");
+  // Native-owned memory: JS may drop or detach its view; the ArrayBuffer's finalizer and this Lcore each
+  // hold a reference, so neither side can see freed memory.
+  area_ = std::make_shared<std::vector<uint32_t>>(PARAM_WORDS + static_cast<size_t>(regions) * REGION_WORDS, 0u);
+  regions_ = regions;
+  auto* keep = new std::shared_ptr<std::vector<uint32_t>>(area_);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, area_->data(), area_->size() * sizeof(uint32_t),
+      [](Napi::Env, void*, std::shared_ptr<std::vector<uint32_t>>* k) { delete k; }, keep);
+  if (envData_) envData_->active = this;
+  return ab;
+}
+
+// Zero-argument hot calls: arguments come from the params words of the fast area, so a call costs one
+// N-API transition and nothing else. params: [0] port or ring, [1] queue, [2] count/max, [3] region,
+// [4] retries.
+template <uint32_t (*Body)(Napi::Env, Lcore*, uint32_t*)>
+static napi_value fastCall(napi_env rawEnv, napi_callback_info) {
+  Napi::Env env(rawEnv);
+  try {
+    EnvData* ed = env.GetInstanceData<EnvData>();
+    Lcore* lc = ed ? ed->active : nullptr;
+    if (!lc) fail(env, "ERR_LCORE_CLOSED", "no open Lcore with a fast area in this thread");
+    uint32_t n = Body(env, lc, lc->params());
+    napi_value r;
+    napi_create_uint32(rawEnv, n, &r);
+    return r;
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+}
+
+static uint32_t bodyRx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->rxInto(env, p[0], p[1], lc->region(env, p[3]), p[2]); }
+static uint32_t bodyTx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFrom(env, p[0], p[1], lc->region(env, p[3]), p[2], p[4], false); }
+static uint32_t bodyTxRx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFrom(env, p[0], p[1], lc->region(env, p[3]), p[2], p[4], true); }
+static uint32_t bodyFree(Napi::Env env, Lcore* lc, uint32_t* p) { lc->freeSlots(env, lc->region(env, p[3]), p[2]); return p[2]; }
+static uint32_t bodyRingPut(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringPutFrom(env, p[0], lc->region(env, p[3]), p[2]); }
+static uint32_t bodyRingGet(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringGetInto(env, p[0], lc->region(env, p[3]), p[2]); }
+
+static void addFast(Napi::Env env, Napi::Object o, const char* name, napi_callback cb) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
+  o.Set(name, Napi::Value(env, fn));
+}
+
 Napi::Object initLcore(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData<EnvData>(new EnvData());
   exports.Set("Lcore", Lcore::Define(env));
+  Napi::Object fast = Napi::Object::New(env);
+  addFast(env, fast, "rx", fastCall<bodyRx>);
+  addFast(env, fast, "tx", fastCall<bodyTx>);
+  addFast(env, fast, "txRx", fastCall<bodyTxRx>);
+  addFast(env, fast, "free", fastCall<bodyFree>);
+  addFast(env, fast, "ringPut", fastCall<bodyRingPut>);
+  addFast(env, fast, "ringGet", fastCall<bodyRingGet>);
+  exports.Set("fast", fast);
+  exports.Set("FAST_PARAM_WORDS", Napi::Number::New(env, Lcore::PARAM_WORDS));
+  exports.Set("FAST_REGION_WORDS", Napi::Number::New(env, Lcore::REGION_WORDS));
   return exports;
 }
 
