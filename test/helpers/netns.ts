@@ -1,6 +1,7 @@
 // Test topologies in Linux network namespaces: namespaces, veth pairs (both ends always in test namespaces),
 // addresses from 198.18.0.0/15, commands and long-running children inside them, and guaranteed removal.
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import {
   ManagedProcess,
   registerJestAfterAll,
@@ -44,12 +45,14 @@ export interface ExecOptions {
 const liveTopologies = new Set<Topology>();
 let staleCleaned = false;
 
+/** Whether `pid` is a running process (a zombie counts as dead). */
 function pidAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    return stat.charAt(close + 2) !== 'Z';
+  } catch {
+    return false;
   }
 }
 
