@@ -1,0 +1,39 @@
+// Bad config and bad arguments: a clear message, a non-zero exit, never a crash or a stack trace.
+import * as fs from 'fs';
+import * as path from 'path';
+import { runCli } from '../helpers/proc';
+import { writePcap } from '../../net/pcap';
+import { filePrefix, tmpDir, writeJson } from '../helpers/netstar';
+
+const dir = tmpDir('clierr');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const base = () => ({ eal: { vdevs: ['net_null0'], filePrefix: filePrefix('ce') }, ports: [{ name: 'net_null0' }] });
+
+const cases: [string, () => string[], RegExp, number][] = [
+  ['config file that is not JSON', () => { fs.writeFileSync(path.join(dir, 'bad.json'), '{ "eal": '); return ['run', 'l2fwd', '-c', path.join(dir, 'bad.json')]; }, /not valid JSON/, 2],
+  ['config file that does not exist', () => ['run', 'l2fwd', '-c', path.join(dir, 'nope.json')], /cannot read config file/, 2],
+  ['unknown vdev driver', () => ['run', 'l2fwd', '-c', writeJson(dir, 'v.json', { ...base(), eal: { vdevs: ['net_bogus0'] } })], /unknown vdev driver 'net_bogus'/, 2],
+  ['port that is not configured', () => ['run', 'l2fwd', '-c', writeJson(dir, 'p.json', { ...base(), ports: [{ name: 'net_null7' }] })], /port 'net_null7' is neither a configured vdev/, 2],
+  ['no ports', () => ['run', 'l2fwd', '-c', writeJson(dir, 'np.json', { ...base(), ports: [] })], /at least one port/, 2],
+  ['zero shards', () => ['run', 'l2fwd', '-c', writeJson(dir, 'z.json', { ...base(), shards: 0 })], /shards/, 2],
+  ['unknown key', () => ['run', 'l2fwd', '-c', writeJson(dir, 'k.json', { ...base(), portz: [] })], /Unrecognized key/, 2],
+  ['bad app settings', () => ['run', 'l2fwd', '-c', writeJson(dir, 'a.json', { ...base(), app: { mode: 'teleport' } })], /app\.mode/, 2],
+  ['unknown app', () => ['run', 'nosuchapp', '-c', writeJson(dir, 'u.json', base())], /unknown app 'nosuchapp'/, 2],
+  ['bad --shards', () => ['run', 'l2fwd', '-c', writeJson(dir, 's.json', base()), '--shards', '0'], /must be a positive integer/, 1],
+  ['af_packet on an interface that does not exist', () => ['run', 'l2fwd', '-c', writeJson(dir, 'i.json', { eal: { vdevs: ['net_af_packet0,iface=nsnoiface0'], filePrefix: filePrefix('ci') }, ports: [{ name: 'net_af_packet0' }] })], /was not created by the EAL/, 2],
+  ['more shards than the port has queues', () => {
+    writePcap(path.join(dir, 'empty.pcap'), []);
+    return ['run', 'l2fwd', '-c', writeJson(dir, 'q.json', { eal: { vdevs: [`net_pcap0,rx_pcap=${path.join(dir, 'empty.pcap')},tx_pcap=${path.join(dir, 'o.pcap')}`], filePrefix: filePrefix('cq') }, ports: [{ name: 'net_pcap0' }], shards: 2 })];
+  }, /has 1 queue\(s\) but 2 shards need one each/, 2],
+];
+
+describe('netstar CLI rejects bad input clearly', () => {
+  test.each(cases)('%s', async (_name, args, message, code) => {
+    const r = await runCli(args(), { timeoutMs: 30000 });
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(code);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at .+\(.*\.js:\d+/); // no stack trace
+  });
+});

@@ -1,0 +1,47 @@
+// Helpers for tests that run the netstar CLI: config files, STATS lines and the JSON summary.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+export interface StatsLine { ports: { name: string; rx: number; tx: number; drops: number }[]; held: number }
+export interface Summary {
+  ports: { name: string; rx: number; tx: number; dropped: number; txDropped: number; device: Record<string, number> }[];
+  poolsInUse: number[]; heldAtClose: number; appErrors: number; leaked: number; exitCode: number;
+  shards: { id: number; heldAtClose: number; lcore: Record<string, number> }[];
+}
+
+export function tmpDir(label: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `ns-${label}-`));
+}
+
+export function writeJson(dir: string, name: string, obj: unknown): string {
+  const f = path.join(dir, name);
+  fs.writeFileSync(f, JSON.stringify(obj, null, 2));
+  return f;
+}
+
+/** The last `STATS {…}` line in the output, or null. */
+export function lastStats(output: string): StatsLine | null {
+  const lines = output.split('\n').filter((l) => l.startsWith('STATS '));
+  return lines.length ? (JSON.parse(lines[lines.length - 1].slice(6)) as StatsLine) : null;
+}
+
+/** The `--json` summary line (the last line that parses as an object with `poolsInUse`). */
+export function summaryOf(output: string): Summary {
+  const lines = output.trim().split('\n').reverse();
+  for (const l of lines) {
+    if (!l.startsWith('{')) continue;
+    try {
+      const o = JSON.parse(l) as Summary;
+      if (Array.isArray(o.poolsInUse)) return o;
+    } catch {
+      // not the summary
+    }
+  }
+  throw new Error(`no summary in output:\n${output.slice(-2000)}`);
+}
+
+/** A unique EAL file prefix for one test run. */
+export function filePrefix(label: string): string {
+  return `t${label}${process.pid}${Math.floor(Math.random() * 1e6)}`;
+}
