@@ -9,40 +9,47 @@ import { Bytes } from './view';
  * that a non-zero sum folds to 0xffff (negative zero), never to 0.
  */
 export function foldSum(sum: number): number {
+  // One % instead of a carry loop; exact for any integer a double holds.
   return sum === 0 ? 0 : sum % 0xffff || 0xffff;
 }
 
-// Words of 32 bits are summed as plain numbers (exact up to 2^53), folding only at the end; the
-// result is the same as summing 16-bit halves because 2^16 ≡ 1. Chunks keep the sum below 2^53.
-const CHUNK = 1 << 20;
+// Integer-only arithmetic: each 32-bit load is split into its two 16-bit words and the sum is
+// folded every 8K loads, so it stays a small integer. Summing whole 32-bit words into a double
+// would save the split, but V8 may box that double (a heap allocation per packet).
+const FOLD_EVERY = 0x8000; // bytes: 8192 loads, each adding < 2^17, keeps the sum < 2^30
 
 function sumDataView(dv: DataView, p: number, len: number): number {
   let sum = 0;
-  while (len > CHUNK) {
-    sum = foldSum(sum + sumDataView(dv, p, CHUNK));
-    p += CHUNK;
-    len -= CHUNK;
-  }
   const end4 = p + (len & ~3);
   let i = p;
-  for (; i < end4; i += 4) sum += dv.getUint32(i);
+  while (i < end4) {
+    const stop = Math.min(end4, i + FOLD_EVERY);
+    for (; i < stop; i += 4) {
+      const w = dv.getUint32(i);
+      sum += (w >>> 16) + (w & 0xffff);
+    }
+    sum = (sum & 0xffff) + (sum >>> 16);
+  }
   if (len & 2) {
     sum += dv.getUint16(i);
     i += 2;
   }
   // An odd last byte is the high half of a word padded with zero.
   if (len & 1) sum += dv.getUint8(i) << 8;
-  return sum;
+  return foldSum(sum);
 }
 
 function sumUint8(u8: Uint8Array, p: number, len: number): number {
   let sum = 0;
   const end2 = p + (len & ~1);
   let i = p;
-  for (; i < end2; i += 2) sum += (u8[i] << 8) | u8[i + 1];
+  while (i < end2) {
+    const stop = Math.min(end2, i + FOLD_EVERY);
+    for (; i < stop; i += 2) sum += (u8[i] << 8) | u8[i + 1];
+    sum = (sum & 0xffff) + (sum >>> 16);
+  }
   if (len & 1) sum += u8[i] << 8;
-  // Each word adds < 2^16, so the sum stays exact for any buffer below 2^37 bytes.
-  return sum;
+  return foldSum(sum);
 }
 
 /**

@@ -110,9 +110,9 @@ export class EthernetView extends WireView {
   private tags = 0;
 
   check(): WireError {
-    if (!this.inBounds) return WireError.OutOfBounds;
     this.tags = 0;
     this.hl = ETHERNET_HEADER_LEN;
+    if (!this.inBounds) return WireError.OutOfBounds;
     if (this.len < ETHERNET_HEADER_LEN) return WireError.Truncated;
     let type = this.dv.getUint16(this.p + 12);
     while (isVlanTpid(type)) {

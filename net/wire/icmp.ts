@@ -171,6 +171,9 @@ export interface IcmpParseOptions {
   checksum?: boolean;
 }
 
+// Parsers run to completion on one thread, so one scratch view per module is safe to share.
+const scratchInner = new Ipv4View();
+
 export const IcmpRepr = {
   bufferLen(repr: IcmpRepr): number {
     return ICMP_HEADER_LEN + (repr.kind === 'error' ? repr.original.length : repr.data.length);
@@ -188,8 +191,7 @@ export const IcmpRepr = {
     }
     if (isIcmpError(type)) {
       // The body must at least hold a sane IP header.
-      const inner = new Ipv4View();
-      const innerErr = view.wrapInner(inner);
+      const innerErr = view.wrapInner(scratchInner);
       if (innerErr !== WireError.Ok) return innerErr;
       return { kind: 'error', type, code: view.code, rest: view.restOfHeader, original: body };
     }

@@ -176,6 +176,14 @@ export class Ipv4View extends WireView {
     this.checksum = this.computeChecksum();
   }
 
+  /**
+   * Folded IPv4 pseudo-header sum for TCP/UDP over this header's addresses, summed from the bytes:
+   * no uint32 crosses a call, so nothing is boxed (see TcpView.verifyChecksum).
+   */
+  pseudoHeaderSum(protocol: number, length: number): number {
+    return sumAt(this.dv, this.p + 12, 8, (protocol & 0xff) + (length & 0xffff));
+  }
+
   /** Decrement TTL (a router hop) and update the checksum incrementally; returns the new TTL. */
   decrementTtl(): number {
     const word = this.dv.getUint16(this.p + 8);

@@ -2,7 +2,7 @@
 // NAT-style port rewrites with RFC 1624 updates, and a Repr.
 
 import { checksumUpdate16, checksumUpdate32, ipv4PseudoHeaderSum, sumAt } from './checksum';
-import { IpProtocol } from './ipv4';
+import { IpProtocol, Ipv4View } from './ipv4';
 import { WireError, WireView } from './view';
 
 export const UDP_HEADER_LEN = 8;
@@ -60,23 +60,33 @@ export class UdpView extends WireView {
     return Math.max(0, Math.min(this.udpLength, this.len) - UDP_HEADER_LEN);
   }
 
-  /** True when the checksum is absent (0) or correct. False if the datagram is cut short. */
-  verifyChecksum(src: number, dst: number): boolean {
+  /**
+   * True when the checksum is absent (0) or correct; false if the datagram is cut short. Give the
+   * Ipv4View on hot paths: addresses of 2^31 and above passed as numbers can cost V8 an allocation
+   * at a call it did not inline; read from the header they never exist as numbers.
+   */
+  verifyChecksum(ip: Ipv4View): boolean;
+  verifyChecksum(src: number, dst: number): boolean;
+  verifyChecksum(ipOrSrc: Ipv4View | number, dst = 0): boolean {
     if (this.checksum === 0) return true;
     const n = this.udpLength;
     if (n > this.len || n < UDP_HEADER_LEN) return false;
-    return sumAt(this.dv, this.p, n, ipv4PseudoHeaderSum(src, dst, IpProtocol.Udp, n)) === 0xffff;
+    return sumAt(this.dv, this.p, n, pseudoSum(ipOrSrc, dst, n)) === 0xffff;
   }
   /** The checksum the datagram should carry; a computed 0 is sent as 0xffff (0 means "none"). */
-  computeChecksum(src: number, dst: number): number {
+  computeChecksum(ip: Ipv4View): number;
+  computeChecksum(src: number, dst: number): number;
+  computeChecksum(ipOrSrc: Ipv4View | number, dst = 0): number {
     const n = Math.max(UDP_HEADER_LEN, Math.min(this.udpLength, this.len));
-    const pseudo = ipv4PseudoHeaderSum(src, dst, IpProtocol.Udp, this.udpLength);
+    const pseudo = pseudoSum(ipOrSrc, dst, this.udpLength);
     // Sum around the field rather than zeroing it: computing must not write to the packet.
     const cs = ~sumAt(this.dv, this.p + 8, n - 8, sumAt(this.dv, this.p, 6, pseudo)) & 0xffff;
     return cs === 0 ? 0xffff : cs;
   }
-  fillChecksum(src: number, dst: number): void {
-    this.checksum = this.computeChecksum(src, dst);
+  fillChecksum(ip: Ipv4View): void;
+  fillChecksum(src: number, dst: number): void;
+  fillChecksum(ipOrSrc: Ipv4View | number, dst = 0): void {
+    this.checksum = typeof ipOrSrc === 'number' ? this.computeChecksum(ipOrSrc, dst) : this.computeChecksum(ipOrSrc);
   }
 
   /**
@@ -107,6 +117,12 @@ export class UdpView extends WireView {
     this.adjustChecksum16(old, port);
     return old;
   }
+}
+
+function pseudoSum(ipOrSrc: Ipv4View | number, dst: number, length: number): number {
+  return typeof ipOrSrc === 'number'
+    ? ipv4PseudoHeaderSum(ipOrSrc, dst, IpProtocol.Udp, length)
+    : ipOrSrc.pseudoHeaderSum(IpProtocol.Udp, length);
 }
 
 export interface UdpRepr {

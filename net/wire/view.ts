@@ -57,8 +57,8 @@ export abstract class WireView implements PayloadSource {
   protected len = 0;
   /** False when wrap() was given a range outside its bytes; check() then fails. */
   protected inBounds = false;
-  private src: Bytes = this.u8;
-  private off = 0;
+  private wrapped: Bytes = this.u8;
+  private wrappedOffset = 0;
 
   /**
    * Point the view at `length` bytes starting at `offset` inside `bytes`. Never throws: a range
@@ -70,8 +70,8 @@ export abstract class WireView implements PayloadSource {
       this.dv = new DataView(buf);
       this.u8 = new Uint8Array(buf);
     }
-    this.src = bytes;
-    this.off = offset;
+    this.wrapped = bytes;
+    this.wrappedOffset = offset;
     this.inBounds =
       Number.isInteger(offset) && Number.isInteger(length) && offset >= 0 && length >= 0 &&
       offset + length <= bytes.byteLength;
@@ -90,11 +90,11 @@ export abstract class WireView implements PayloadSource {
 
   /** The bytes given to wrap(). */
   get bytes(): Bytes {
-    return this.src;
+    return this.wrapped;
   }
   /** Offset of the view inside `bytes`. */
   get offset(): number {
-    return this.off;
+    return this.wrappedOffset;
   }
   /** Bytes available to the view (the whole packet at this layer, not only the header). */
   get length(): number {

@@ -181,12 +181,19 @@ function parseFrame(f: ScapyFrame, bytes: Uint8Array | DataView, at: number, len
     expectUdpHeader(udp, f.udp);
     expect(toHex(udp.copyOut(8, udp.payloadLength))).toBe(f.udp.payload);
     expect(udp.verifyChecksum(ip.src, ip.dst)).toBe(true);
-    if (f.udp.chksum !== 0) expect(udp.computeChecksum(ip.src, ip.dst)).toBe(f.udp.chksum);
+    expect(udp.verifyChecksum(ip)).toBe(true);
+    if (f.udp.chksum !== 0) {
+      expect(udp.computeChecksum(ip.src, ip.dst)).toBe(f.udp.chksum);
+      expect(udp.computeChecksum(ip)).toBe(f.udp.chksum);
+    }
   } else if (f.tcp) {
     expect(tcp.wrapPayloadOf(ip).check()).toBe(WireError.Ok);
     expectTcp(tcp, f.tcp);
     expect(tcp.verifyChecksum(ip.src, ip.dst)).toBe(true);
     expect(tcp.computeChecksum(ip.src, ip.dst)).toBe(f.tcp.chksum);
+    // The hot-path form reads the addresses from the IPv4 header itself.
+    expect(tcp.verifyChecksum(ip)).toBe(true);
+    expect(tcp.computeChecksum(ip)).toBe(f.tcp.chksum);
     expect(opts.unknownCount).toBe(f.unknown ?? 0);
   }
 }
