@@ -9,6 +9,8 @@ export const RXD = { slot: 0, chunk: 1, bufOffset: 2, dataOff: 3, dataLen: 4, po
 /** Queue number in descriptors of packets that did not come from a device queue (allocated, copied, from a ring). */
 export const NO_QUEUE = 0xffff;
 export const MAX_BURST = 512;
+/** TX descriptor flags word: record the egress port (low 16 bits) in the mbuf (for ring hand-offs). */
+export const TX_FLAG_SET_PORT = 1 << 16;
 
 export interface EalStartInfo { mainLcore: number; socket: number; ports: number }
 export interface PoolOptions { size?: number; cacheSize?: number; dataRoom?: number }
@@ -86,7 +88,7 @@ export interface NativeAddon {
    * Zero-argument hot calls on this thread's Lcore; arguments are read from the fast area's params:
    * [0] port or ring, [1] queue, [2] count or max, [3] region, [4] TX retries. Each returns a count.
    */
-  fast: { rx(): number; tx(): number; txRx(): number; free(): number; ringPut(): number; ringGet(): number };
+  fast: { rx(): number; tx(): number; txRx(): number; free(): number; ringPut(): number; ringGet(): number; ringDrain(): number };
   FAST_PARAM_WORDS: number;
   FAST_REGION_WORDS: number;
 }

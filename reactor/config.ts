@@ -58,6 +58,12 @@ export const configSchema = z.object({
   /** Packets a shard may hold at once (its slot table). */
   slotsPerShard: z.number().int().min(256).max(1 << 20).default(8192),
   burst: z.number().int().min(1).max(512).default(32),
+  /** Slots of each cross-shard ring (power of two). */
+  ringSize: z.number().int().min(64).max(1 << 16).refine((n) => (n & (n - 1)) === 0, 'a power of two').default(1024),
+  /** A full cross-shard ring: drop (counted) or retry on the next loop (bounded). */
+  backpressure: z.enum(['drop', 'retry']).default('drop'),
+  /** A packet held across awaits longer than this is reported as a leak. */
+  leakDeadlineMs: z.number().int().min(10).default(5000),
   /** Statistics period in ms for the live view. */
   statsIntervalMs: z.number().int().min(50).default(1000),
   /** Application-specific settings, validated by the app. */

@@ -6,7 +6,8 @@ import { native, NetstarError, PortInfo, PortStats } from '../native';
 import { Config, ealArgs, shardCores, shardCount } from './config';
 import { AppModule } from './app';
 import { newStatsBuffer, portTotals, PortTotals, STATS_WORDS, shardStatsView, S } from './stats';
-import { CTRL, ShardInit, ShardReport } from './shard';
+import { CTRL, CONTROL_WORDS, PortLayout, ShardInit, ShardReport } from './shard';
+import { RING_KINDS, RingMatrix } from '../net/qp';
 
 export interface PortSummary extends PortTotals { name: string; device: PortStats }
 export interface EngineSummary {
@@ -22,9 +23,11 @@ export interface EngineSummary {
 export class Engine {
   readonly shards: number;
   readonly ports: PortInfo[] = [];
+  readonly layout: PortLayout[] = [];
+  readonly rings: RingMatrix = [];
   readonly pools: { id: number; dataRoom: number }[] = [];
   readonly stats: SharedArrayBuffer;
-  private readonly control = new SharedArrayBuffer(64);
+  private readonly control = new SharedArrayBuffer(CONTROL_WORDS * 4);
   private workers: Worker[] = [];
   private reports: ShardReport[] = [];
   private exited = 0;
@@ -33,6 +36,10 @@ export class Engine {
   private stopping: Promise<EngineSummary> | null = null;
   /** Called once if a shard dies: the process should stop with a clear message. */
   onFatal: (err: Error) => void = () => {};
+  /** Called when a shard reports packets held past the leak deadline. */
+  onLeak: (shard: number, count: number, oldestMs: number) => void = (shard, count, oldestMs) => {
+    process.stderr.write(`netstar: shard ${shard}: ${count} packet handle(s) held for ${(oldestMs / 1000).toFixed(1)} s without send, forward or drop\n`);
+  };
 
   private constructor(readonly config: Config, readonly app: AppModule, readonly appPath: string) {
     this.shards = shardCount(config);
@@ -53,15 +60,27 @@ export class Engine {
       const id = native.port.byName(pc.name);
       if (id === null) throw new NetstarError('ERR_CONFIG', `port '${pc.name}' was not created by the EAL (check the vdev arguments and that the interface or file exists)`);
       const info = native.port.info(id);
-      if (info.maxRxQueues < e.shards || info.maxTxQueues < e.shards)
-        throw new NetstarError('ERR_CONFIG', `port '${pc.name}' has ${Math.min(info.maxRxQueues, info.maxTxQueues)} queue(s) but ${e.shards} shards need one each` +
-          (info.driver === 'net_af_packet' ? ` (add qpairs=${e.shards} to the vdev)` : ''));
+      // One queue per shard where the device allows; fewer RX queues are spread by software steering,
+      // fewer TX queues by handing packets to the shard that owns one.
+      const rxQueues = Math.min(e.shards, info.maxRxQueues), txQueues = Math.min(e.shards, info.maxTxQueues);
+      if (rxQueues < 1 || txQueues < 1) throw new NetstarError('ERR_CONFIG', `port '${pc.name}' has no RX or TX queue`);
       native.port.configure(id, {
-        pool: e.pools[0].id, queuePools: e.pools.map((p) => p.id), rxQueues: e.shards, txQueues: e.shards,
-        rxDesc: pc.rxDesc, txDesc: pc.txDesc, mtu: pc.mtu, promiscuous: pc.promiscuous, rss: e.shards > 1,
+        pool: e.pools[0].id, queuePools: e.pools.map((p) => p.id).slice(0, rxQueues), rxQueues, txQueues,
+        rxDesc: pc.rxDesc, txDesc: pc.txDesc, mtu: pc.mtu, promiscuous: pc.promiscuous, rss: rxQueues > 1,
       });
       native.port.start(id);
-      e.ports.push(native.port.info(id));
+      const started = native.port.info(id);
+      e.ports.push(started);
+      e.layout.push({ info: started, rxQueues, txQueues });
+    }
+    for (let k = 0; k < RING_KINDS; k++) {
+      const byFrom: number[][] = [];
+      for (let a = 0; a < e.shards; a++) {
+        const row: number[] = [];
+        for (let b = 0; b < e.shards; b++) row.push(a === b ? -1 : native.ring.create(`x${process.pid % 100000}_${k}_${a}_${b}`, config.ringSize));
+        byFrom.push(row);
+      }
+      e.rings.push(byFrom);
     }
     if (app.prepare) settings = app.prepare(settings, e.ports);
     await e.spawn(cores, settings);
@@ -75,12 +94,13 @@ export class Engine {
       for (let s = 0; s < this.shards; s++) {
         const init: ShardInit & { netstarShard: true } = {
           netstarShard: true, id: s, count: this.shards, core: cores[s], config: this.config, appPath: this.appPath,
-          settings, ports: this.ports, pools: this.pools, stats: this.stats, control: this.control, statsWords: STATS_WORDS,
+          settings, ports: this.layout, pools: this.pools, rings: this.rings, stats: this.stats, control: this.control, statsWords: STATS_WORDS,
         };
         const w = new Worker(entry, { workerData: init });
-        w.on('message', (m: { type: string; report?: ShardReport }) => {
+        w.on('message', (m: { type: string; report?: ShardReport; count?: number; oldestMs?: number }) => {
           if (m.type === 'ready' && ++ready === this.shards) resolve();
           if (m.type === 'stopped' && m.report) this.reports.push(m.report);
+          if (m.type === 'leak') this.onLeak(s, m.count ?? 0, m.oldestMs ?? 0);
         });
         w.on('error', (err) => {
           const e = new NetstarError('ERR_SHARD', `shard ${s} died: ${err.stack ?? err.message}`);
@@ -111,7 +131,9 @@ export class Engine {
   }
 
   private async doStop(timeoutMs: number): Promise<EngineSummary> {
-    Atomics.store(new Int32Array(this.control), CTRL.stop, 1);
+    const c = new Int32Array(this.control);
+    Atomics.store(c, CTRL.stop, 1);
+    for (let s = 0; s < this.shards; s++) Atomics.notify(c, CTRL.wakeBase + s);
     const deadline = Date.now() + timeoutMs;
     await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
       const t = setTimeout(() => { void w.terminate(); resolve(); }, Math.max(0, deadline - Date.now()));

@@ -1,15 +1,20 @@
-// A shard: one worker thread pinned to a core and registered with DPDK, owning queue `id` of every port.
-// Runs the poll loop: RX bursts -> app -> buffered TX, yielding to Node's event loop on a time budget and
-// sleeping when idle so promises, timers and messages still run.
+// A shard: one worker thread pinned to a core and registered with DPDK, owning queue `id` of every port
+// (or fed by software steering when a port has fewer queues than shards). Runs the poll loop: pollers for
+// device RX, cross-shard rings and TX flush; yields to Node's event loop on a time budget so promises,
+// timers and messages run; sleeps when idle.
 import { parentPort, workerData, isMainThread } from 'worker_threads';
 import * as path from 'path';
-import { native, NativeLcore } from '../native';
+import { native, NativeLcore, RX_DESC_WORDS, RXD } from '../native';
 import { Packet, PacketMemory, RxBatch } from '../net/packet';
-import { DpdkQueuePair, ShardIO } from '../net/qp';
-import { S, portBase, P } from './stats';
+import { CrossShard, DpdkQueuePair, RingMatrix, ShardIO } from '../net/qp';
+import { flowHash, Reta, RX_RSS_HASH } from '../net/steer';
+import { S } from './stats';
 import { AppModule, ShardApp, Verdict } from './app';
+import { HandleTable, PacketHandle } from './handles';
 import type { Config } from './config';
 import type { PortInfo } from '../native';
+
+export interface PortLayout { info: PortInfo; rxQueues: number; txQueues: number }
 
 export interface ShardInit {
   id: number;
@@ -18,23 +23,43 @@ export interface ShardInit {
   config: Config;
   appPath: string;
   settings: unknown;
-  ports: PortInfo[];
+  ports: PortLayout[];
   pools: { id: number; dataRoom: number }[];
+  rings: RingMatrix;
   stats: SharedArrayBuffer;
   control: SharedArrayBuffer;
   statsWords: number;
 }
 
-/** Control words shared with the main thread. */
-export const CTRL = { stop: 0 } as const;
+/** Control words shared with the main thread and the other shards (Int32). */
+export const CTRL = {
+  /** set by the main thread: stop */
+  stop: 0,
+  /** shards that stopped RX and flushed (phase 1) */
+  quiesced: 1,
+  /** shards that finished the drop-only phase (phase 2) */
+  settled: 2,
+  /** shards that finished */
+  done: 3,
+  /** per-shard wake words start here */
+  wakeBase: 8,
+} as const;
+export const CONTROL_WORDS = 8 + 128;
 
 export interface ShardReport {
   id: number;
   lcore: ReturnType<NativeLcore['stats']>;
   heldAtClose: number;
+  handlesAtClose: number;
   appErrors: number;
   loops: number;
+  busyMs: number;
+  idleMs: number;
+  leaks: number;
+  drainedAtStop: number;
 }
+
+const enum Phase { Run, Quiesce, Settle, Done }
 
 export class Shard {
   readonly id: number;
@@ -44,14 +69,24 @@ export class Shard {
   readonly stats: Float64Array;
   /** queue pairs by port index (position in config.ports) */
   readonly qps: DpdkQueuePair[];
-  readonly ports: PortInfo[];
+  readonly ports: PortLayout[];
+  readonly xshard: CrossShard | null;
+  readonly handles = new HandleTable();
+  readonly reta: Reta;
   private readonly control: Int32Array;
   private readonly batch: RxBatch;
+  private readonly local: RxBatch;
   private readonly pkt = new Packet();
+  private readonly portIndexOf = new Int16Array(64).fill(-1);
+  /** per port index: 1 if this shard reads the port and must steer packets to other shards */
+  private readonly steers: Uint8Array;
   private app!: ShardApp;
   private readonly idleThresholdMs = 0.2;
   private readonly quotaMs = 0.5;
   private readonly idleSleepMs = 1;
+  private readonly leakDeadlineMs: number;
+  private phase = Phase.Run;
+  private now = 0;
   private stopped = false;
 
   constructor(readonly init: ShardInit) {
@@ -63,9 +98,22 @@ export class Shard {
     this.stats = new Float64Array(init.stats, init.id * init.statsWords * 8, init.statsWords);
     this.control = new Int32Array(init.control);
     const mem = new PacketMemory(this.lcore, init.pools);
-    this.io = new ShardIO(this.lcore, mem, this.stats, init.ports.length + 8);
+    this.io = new ShardIO(this.lcore, mem, this.stats, init.ports.length * 2 + 4 * init.count + 8);
     this.batch = this.io.newBatch();
-    this.qps = init.ports.map((p) => new DpdkQueuePair(this.io, p.id, init.id, init.id, init.config.burst));
+    this.local = this.io.newBatch();
+    this.reta = new Reta(init.count);
+    this.leakDeadlineMs = init.config.leakDeadlineMs;
+    this.xshard = init.count > 1
+      ? new CrossShard(this.io, this.id, this.count, init.rings, { backpressure: init.config.backpressure, pendingLimit: 4096 })
+      : null;
+    this.steers = new Uint8Array(init.ports.length);
+    this.qps = init.ports.map((p, i) => {
+      this.portIndexOf[p.info.id] = i;
+      const rxq = this.id < p.rxQueues ? this.id : -1;
+      const txq = this.id < p.txQueues ? this.id : -1;
+      this.steers[i] = rxq >= 0 && p.rxQueues < this.count ? 1 : 0;
+      return new DpdkQueuePair(this.io, p.info.id, rxq, txq, init.config.burst, this.xshard, this.id % p.txQueues);
+    });
   }
 
   async start(): Promise<void> {
@@ -74,21 +122,172 @@ export class Shard {
     this.app = await mod.default.createShard(this, this.init.settings);
   }
 
-  /** Drops a packet the app holds or is processing. */
+  /** Port index (position in config.ports) of a DPDK port id. */
+  portIndex(dpdkPort: number): number {
+    return this.portIndexOf[dpdkPort];
+  }
+
+  // ---- packet disposal for apps (flyweights inside onPacket, or held handles) ----
+
+  /** Keeps a packet past the current call (e.g. across an await); it must end in send, forward or drop. */
+  hold(pkt: Packet): PacketHandle {
+    return this.handles.hold(pkt, this.now);
+  }
+
+  private releaseIfHeld(pkt: Packet): void {
+    if (pkt instanceof PacketHandle && !this.handles.release(pkt)) throw new Error(`packet handle (slot ${pkt.slot}) was already sent, forwarded or dropped`);
+  }
+
+  send(pkt: Packet, portIndex: number): void {
+    this.releaseIfHeld(pkt);
+    this.qps[portIndex].send(pkt);
+  }
+
   drop(pkt: Packet): void {
+    this.releaseIfHeld(pkt);
     this.io.drop(pkt.slot, pkt.port);
   }
 
+  /** Hands the packet to another shard; its buffer returns to this shard's pool if that shard drops it. */
+  forward(pkt: Packet, shard: number): void {
+    this.releaseIfHeld(pkt);
+    if (shard === this.id) throw new RangeError('forward to self');
+    this.xshard!.forward(pkt, shard);
+  }
+
+  /** Like forward, without recording the origin: the destination frees the buffer itself. */
+  unsafeForward(pkt: Packet, shard: number): void {
+    this.releaseIfHeld(pkt);
+    if (shard === this.id) throw new RangeError('forward to self');
+    this.xshard!.unsafeForward(pkt, shard);
+  }
+
+  /**
+   * Runs an async handler for a packet: holds it, awaits `fn`, then applies the verdict (port index, DROP,
+   * or STOLEN if `fn` disposed of it). A rejection drops the packet and counts an app error. Returns STOLEN.
+   */
+  defer(pkt: Packet, fn: (h: PacketHandle) => Promise<number>): number {
+    const h = this.hold(pkt);
+    fn(h).then((v) => {
+      if (v === Verdict.STOLEN) return;
+      if (!this.handles.isHeld(h)) return;
+      if (v >= 0 && v < this.qps.length) this.send(h, v);
+      else this.drop(h);
+    }, () => {
+      this.stats[S.appErrors]++;
+      if (this.handles.isHeld(h)) this.drop(h);
+    });
+    return Verdict.STOLEN;
+  }
+
+  // ---- the poll loop ----
+
+  /** Runs the app over a batch, per packet (exceptions drop and count). */
+  private deliverPerPacket(batch: RxBatch, portIndexHint: number): void {
+    const pkt = this.pkt, app = this.app, qps = this.qps, io = this.io, st = this.stats;
+    for (let i = 0, n = batch.count; i < n; i++) {
+      batch.at(i, pkt);
+      const pi = portIndexHint >= 0 ? portIndexHint : this.portIndexOf[pkt.port];
+      let v: number;
+      try {
+        v = pi >= 0 ? app.onPacket(pkt, pi) : Verdict.DROP;
+      } catch {
+        st[S.appErrors]++;
+        v = Verdict.DROP;
+        if (this.handles.isHeld(pkt)) continue;
+      }
+      if (v >= 0 && v < qps.length) qps[v].send(pkt);
+      else if (v !== Verdict.STOLEN) io.drop(pkt.slot, pkt.port);
+    }
+    batch.count = 0;
+  }
+
+  /** Software steering: moves packets that belong to other shards out of the batch. */
+  private steer(batch: RxBatch): void {
+    const d = batch.desc, views = batch.mem.views, reta = this.reta, self = this.id, x = this.xshard!, pkt = this.pkt;
+    let k = 0;
+    for (let i = 0, n = batch.count; i < n; i++) {
+      const b = i * RX_DESC_WORDS;
+      let h: number;
+      if (d[b + RXD.olFlags] & RX_RSS_HASH) h = d[b + RXD.rss];
+      else {
+        const c = d[b + RXD.chunk];
+        h = flowHash(views[c >>> 16][c & 0xffff], d[b + RXD.bufOffset] + d[b + RXD.dataOff], d[b + RXD.dataLen]);
+      }
+      const target = reta.shardOf(h);
+      if (target !== self) {
+        batch.at(i, pkt);
+        x.unsafeForward(pkt, target);
+        this.stats[S.steered]++;
+        continue;
+      }
+      if (k !== i) d.copyWithin(k * RX_DESC_WORDS, b, b + RX_DESC_WORDS);
+      k++;
+    }
+    batch.count = k;
+  }
+
+  private readonly deliverRing = (batch: RxBatch): void => {
+    if (this.phase >= Phase.Settle) {
+      for (let i = 0; i < batch.count; i++) this.io.drop(batch.slot(i), batch.port(i));
+      batch.count = 0;
+      return;
+    }
+    this.deliverPerPacket(batch, -1);
+  };
+
+  private readonly sendRingTx = (batch: RxBatch): void => {
+    for (let i = 0; i < batch.count; i++) {
+      const pi = this.portIndexOf[batch.port(i)];
+      if (pi < 0) this.io.drop(batch.slot(i));
+      else this.qps[pi].sendFromBatch(batch, i);
+    }
+    batch.count = 0;
+  };
+
+  /** One pass over every poller: returns packets handled. */
+  private pollOnce(): number {
+    const qps = this.qps, batch = this.batch, app = this.app, st = this.stats;
+    let total = 0;
+    if (this.phase === Phase.Run) {
+      for (let pi = 0; pi < qps.length; pi++) {
+        const n = qps[pi].receive(batch);
+        if (n === 0) continue;
+        total += n;
+        st[S.rxBursts]++;
+        if (this.steers[pi] === 1) {
+          this.steer(batch);
+          if (batch.count === 0) continue;
+        }
+        if (app.onBurst) {
+          try {
+            app.onBurst(batch, pi, qps);
+          } catch {
+            st[S.appErrors]++;
+            this.dropUndisposed(batch);
+          }
+          continue;
+        }
+        this.deliverPerPacket(batch, pi);
+      }
+    }
+    if (this.xshard) total += this.xshard.poll(this.init.config.burst, this.deliverRing, this.sendRingTx);
+    if (app.afterBurst) app.afterBurst();
+    for (let pi = 0; pi < qps.length; pi++) qps[pi].flush();
+    if (this.xshard) this.xshard.flush();
+    this.io.flushDrops();
+    return total;
+  }
+
   /** After a failed onBurst: frees the batch's packets that are still held, one by one (slow path). */
-  private dropUndisposed(batch: RxBatch, n: number): void {
+  private dropUndisposed(batch: RxBatch): void {
     this.io.flushDrops();
     for (const qp of this.qps) qp.flush();
     const one = new Uint32Array(1);
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < batch.count; i++) {
       one[0] = batch.slot(i);
       try {
         this.lcore.free(one, 1);
-        this.stats[portBase(this.qps[0] ? batch.port(i) : 0) + P.dropped]++;
       } catch {
         // already sent or dropped by the app
       }
@@ -96,81 +295,108 @@ export class Shard {
     batch.count = 0;
   }
 
-  /** One pass over every port: returns packets processed. */
-  private pollOnce(): number {
-    const qps = this.qps, batch = this.batch, pkt = this.pkt, app = this.app, io = this.io, st = this.stats;
-    let total = 0;
-    for (let pi = 0; pi < qps.length; pi++) {
-      const n = qps[pi].receive(batch);
-      if (n === 0) continue;
-      total += n;
-      st[S.rxBursts]++;
-      if (app.onBurst) {
-        try {
-          app.onBurst(batch, pi, qps);
-        } catch {
-          st[S.appErrors]++;
-          this.dropUndisposed(batch, n);
+  /** Stop protocol, checked every few loops; resolves `finish` when this shard may close. */
+  private advanceStop(): boolean {
+    const c = this.control, n = this.count;
+    switch (this.phase) {
+      case Phase.Run:
+        if (Atomics.load(c, CTRL.stop) === 0) return false;
+        this.phase = Phase.Quiesce; // no more device RX from here on
+        return false;
+      case Phase.Quiesce:
+        // Let deferred handlers finish (bounded by the leak deadline) and outgoing buffers empty.
+        if ((this.handles.size > 0 && this.now - this.quiesceStart() < this.leakDeadlineMs) || (this.xshard && this.xshard.pending() > 0)) return false;
+        Atomics.add(c, CTRL.quiesced, 1);
+        this.phase = Phase.Settle;
+        return false;
+      case Phase.Settle:
+        // Drop-only: packets still arriving are dropped (returned to their origin), nothing is forwarded.
+        if (Atomics.load(c, CTRL.quiesced) < n || (this.xshard && (this.xshard.pending() > 0 || !this.xshard.incomingEmpty()))) return false;
+        if (this.settledMark === 0) {
+          this.settledMark = 1;
+          Atomics.add(c, CTRL.settled, 1);
         }
-        continue;
-      }
-      for (let i = 0; i < n; i++) {
-        batch.at(i, pkt);
-        let v: number;
-        try {
-          v = app.onPacket(pkt, pi);
-        } catch {
-          st[S.appErrors]++;
-          v = Verdict.DROP;
-        }
-        if (v >= 0 && v < qps.length) qps[v].send(pkt);
-        else if (v !== Verdict.STOLEN) io.drop(pkt.slot, pkt.port);
-      }
+        if (Atomics.load(c, CTRL.settled) < n) return false;
+        this.phase = Phase.Done;
+        return true;
+      default:
+        return true;
     }
-    if (this.app.afterBurst) this.app.afterBurst();
-    for (let pi = 0; pi < qps.length; pi++) qps[pi].flush();
-    io.flushDrops();
-    return total;
+  }
+  private settledMark = 0;
+  private quiesceAt = -1;
+  private quiesceStart(): number {
+    if (this.quiesceAt < 0) this.quiesceAt = this.now;
+    return this.quiesceAt;
   }
 
-  /** The poll loop; resolves when the main thread asks to stop. */
+  private wakeAll(): void {
+    for (let s = 0; s < this.count; s++) Atomics.notify(this.control, CTRL.wakeBase + s);
+  }
+
+  /** The poll loop; resolves when the stop protocol completes. */
   run(): Promise<void> {
     return new Promise((resolve, reject) => {
       const st = this.stats;
       let lastWork = performance.now();
+      let lastLeakScan = lastWork;
+      const finish = (): void => {
+        this.wakeAll();
+        resolve();
+      };
       const slice = (): void => {
         try {
           const t0 = performance.now();
           let t = t0;
           let loops = 0;
           let worked = false;
+          this.now = t0;
           for (;;) {
             const n = this.pollOnce();
             loops++;
             if (n > 0) worked = true;
             if ((loops & 15) !== 0) continue;
-            // Every 16 passes: read the clock and the stop flag (both cost more than a pass's bookkeeping).
+            // Every 16 passes: read the clock and the control words (both cost more than a pass's bookkeeping).
             t = performance.now();
+            this.now = t;
             if (worked) { lastWork = t; worked = false; }
-            if (Atomics.load(this.control, CTRL.stop) !== 0) {
-              st[S.loops] += loops;
-              st[S.busyMs] += t - t0;
-              return resolve();
+            if (this.phase !== Phase.Run || Atomics.load(this.control, CTRL.stop) !== 0) {
+              const before = this.phase;
+              if (this.advanceStop()) {
+                st[S.loops] += loops;
+                st[S.busyMs] += t - t0;
+                return finish();
+              }
+              if (this.phase !== before) this.wakeAll();
+            }
+            if (t - lastLeakScan > 1000) {
+              lastLeakScan = t;
+              const leaks = this.handles.scanLeaks(t, this.leakDeadlineMs);
+              if (leaks.length) {
+                st[S.leaks] += leaks.length;
+                parentPort?.postMessage({ type: 'leak', id: this.id, count: leaks.length, oldestMs: t - Math.min(...leaks.map((h) => h.heldAt)) });
+              }
             }
             if (t - t0 >= this.quotaMs) break;
             if (t - lastWork >= this.idleThresholdMs) {
-              // Idle: sleep briefly so the core is free; wake to poll again.
+              // Idle: sleep until a peer or the main thread wakes us, or the device poll interval passes.
               st[S.loops] += loops;
               st[S.busyMs] += t - t0;
               st[S.sleeps]++;
               st[S.held] = this.lcore.held();
+              const wakeIdx = CTRL.wakeBase + this.id;
+              const seq = Atomics.load(this.control, wakeIdx);
               const ts = performance.now();
-              setTimeout(() => {
-                st[S.idleMs] += performance.now() - ts;
-                if (Atomics.load(this.control, CTRL.stop) !== 0) return resolve();
-                lastWork = performance.now() - this.idleThresholdMs / 2;
+              const w = Atomics.waitAsync(this.control, wakeIdx, seq, this.idleSleepMs);
+              const resume = (): void => {
+                const now = performance.now();
+                st[S.idleMs] += now - ts;
+                st[S.wakeups]++;
+                lastWork = now - this.idleThresholdMs / 2;
                 slice();
-              }, this.idleSleepMs);
+              };
+              if (w.async) void w.value.then(resume);
+              else setImmediate(resume);
               return;
             }
           }
@@ -190,12 +416,20 @@ export class Shard {
     if (this.stopped) throw new Error('shard already stopped');
     this.stopped = true;
     for (const qp of this.qps) qp.flush();
+    if (this.xshard) this.xshard.flush();
     this.io.flushDrops();
+    const drainedAtStop = this.xshard ? this.xshard.drainAll() : 0;
     if (this.app.stop) await this.app.stop();
     const lcoreStats = this.lcore.stats();
+    const handlesAtClose = this.handles.size;
     const heldAtClose = this.lcore.close();
     this.stats[S.held] = 0;
-    return { id: this.id, lcore: lcoreStats, heldAtClose, appErrors: this.stats[S.appErrors], loops: this.stats[S.loops] };
+    Atomics.add(this.control, CTRL.done, 1);
+    const st = this.stats;
+    return {
+      id: this.id, lcore: lcoreStats, heldAtClose, handlesAtClose, appErrors: st[S.appErrors], loops: st[S.loops],
+      busyMs: st[S.busyMs], idleMs: st[S.idleMs], leaks: st[S.leaks], drainedAtStop,
+    };
   }
 }
 

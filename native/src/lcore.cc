@@ -17,6 +17,7 @@ namespace netstar {
 
 constexpr uint32_t MAX_BURST = 512;
 constexpr uint32_t NO_QUEUE = 0xffff;
+constexpr uint32_t TX_FLAG_SET_PORT = 1u << 16;
 
 class Lcore;
 // Per-environment (per worker) state: the Lcore the fast calls act on.
@@ -182,6 +183,9 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
       m->data_off = static_cast<uint16_t>(dOff);
       m->data_len = static_cast<uint16_t>(dLen);
       m->pkt_len = dLen;
+      // TX-layout flags word: bit 16 asks to record the egress port (low 16 bits) in the mbuf, for
+      // packets handed through a ring to the shard that owns the port's TX queue.
+      if (stride == TX_DESC_WORDS && (d[3] & TX_FLAG_SET_PORT)) m->port = static_cast<uint16_t>(d[3] & 0xffff);
       m->ol_flags = 0;
       burst_[i] = m;
     }
@@ -284,6 +288,21 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     for (uint32_t i = 0; i < n; i++) describe(d + i * RX_DESC_WORDS, put(burst_[i]), burst_[i], burst_[i]->port, NO_QUEUE);
     st_.ringGet += n;
     return n;
+  }
+
+  // Dequeues up to max mbufs from a ring and frees them here (returned buffers, or draining at stop).
+  uint32_t ringDrain(Napi::Env env, uint32_t ring, uint32_t max) {
+    live(env);
+    rte_ring* r = ringById(env, ring);
+    uint32_t total = 0;
+    while (total < max) {
+      uint32_t n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(burst_), std::min<uint32_t>(MAX_BURST, max - total), nullptr);
+      if (n == 0) break;
+      rte_pktmbuf_free_bulk(burst_, n);
+      total += n;
+    }
+    st_.freed += total;
+    return total;
   }
 
   // The fast-path area: PARAM_WORDS of parameters, then `regions_` descriptor regions of REGION_WORDS.
@@ -552,6 +571,8 @@ static uint32_t bodyFree(Napi::Env env, Lcore* lc, uint32_t* p) { lc->freeSlots(
 static uint32_t bodyRingPut(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringPutFrom(env, p[0], lc->region(env, p[3]), p[2]); }
 static uint32_t bodyRingGet(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringGetInto(env, p[0], lc->region(env, p[3]), p[2]); }
 
+static uint32_t bodyRingDrain(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringDrain(env, p[0], p[2]); }
+
 static void addFast(Napi::Env env, Napi::Object o, const char* name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
@@ -568,6 +589,7 @@ Napi::Object initLcore(Napi::Env env, Napi::Object exports) {
   addFast(env, fast, "free", fastCall<bodyFree>);
   addFast(env, fast, "ringPut", fastCall<bodyRingPut>);
   addFast(env, fast, "ringGet", fastCall<bodyRingGet>);
+  addFast(env, fast, "ringDrain", fastCall<bodyRingDrain>);
   exports.Set("fast", fast);
   exports.Set("FAST_PARAM_WORDS", Napi::Number::New(env, Lcore::PARAM_WORDS));
   exports.Set("FAST_REGION_WORDS", Napi::Number::New(env, Lcore::REGION_WORDS));

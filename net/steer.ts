@@ -1,0 +1,48 @@
+// Software steering: a symmetric flow hash (both directions of a flow hash alike) and a RETA that maps a
+// hash to a shard, used when a port has fewer RX queues than there are shards or gives no RSS hash.
+
+/** RTE_MBUF_F_RX_RSS_HASH: the descriptor's hash word is valid. */
+export const RX_RSS_HASH = 1 << 1;
+export const RETA_SIZE = 128;
+
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * Symmetric hash of an Ethernet frame's IPv4 5-tuple (addresses and ports combined order-independently);
+ * non-IPv4 frames hash to 0 (all land on one shard). Reads only within [off, off+len).
+ */
+export function flowHash(v: DataView, off: number, len: number): number {
+  if (len < 34) return 0;
+  let p = off + 12;
+  let type = v.getUint16(p);
+  if (type === 0x8100 || type === 0x88a8) {
+    if (len < 38) return 0;
+    p += 4;
+    type = v.getUint16(p);
+  }
+  if (type !== 0x0800) return 0;
+  const ip = p + 2, end = off + len;
+  const ihl = (v.getUint8(ip) & 0x0f) * 4;
+  if (ihl < 20 || ip + ihl > end) return 0;
+  const proto = v.getUint8(ip + 9);
+  const a = v.getUint32(ip + 12), b = v.getUint32(ip + 16);
+  let ports = 0;
+  const frag = v.getUint16(ip + 6) & 0x3fff;
+  if ((proto === 6 || proto === 17) && frag === 0 && ip + ihl + 4 <= end) ports = v.getUint16(ip + ihl) ^ v.getUint16(ip + ihl + 2);
+  return mix((a ^ b) + Math.imul(ports, 0x9e3779b1) + proto);
+}
+
+/** A redirection table: hash -> shard. */
+export class Reta {
+  readonly table = new Uint8Array(RETA_SIZE);
+  constructor(shards: number) {
+    for (let i = 0; i < RETA_SIZE; i++) this.table[i] = i % shards;
+  }
+  shardOf(hash: number): number {
+    return this.table[hash & (RETA_SIZE - 1)];
+  }
+}
