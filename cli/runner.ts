@@ -1,4 +1,5 @@
 // Runs an app on the engine from the CLI, the demo and benchmarks: live view, signals, summary, exit code.
+import * as fs from 'fs';
 import * as path from 'path';
 import { Engine, EngineSummary } from '../reactor/engine';
 import { APPS, AppModule } from '../reactor/app';
@@ -24,10 +25,15 @@ export interface RunOptions {
 export interface RunResult { summary: EngineSummary; exitCode: number }
 
 export function loadApp(name: string): { app: AppModule; appPath: string } {
-  const rel = APPS[name];
-  if (!rel) throw new NetstarError('ERR_CONFIG', `unknown app '${name}'; apps: ${Object.keys(APPS).join(', ')}`);
+  // A path (./my-nf.js, /abs/app.js) loads a user's own app module; a name loads a built-in one.
+  const isPath = name.includes('/') || name.endsWith('.js');
+  const rel = isPath ? path.resolve(name) : APPS[name];
+  if (!rel) throw new NetstarError('ERR_CONFIG', `unknown app '${name}'; apps: ${Object.keys(APPS).join(', ')} (or a path to an app module)`);
+  if (isPath && !fs.existsSync(rel)) throw new NetstarError('ERR_CONFIG', `app module '${rel}' does not exist`);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const mod = require(path.resolve(__dirname, '..', rel)) as { default: AppModule };
+  const mod = require(path.resolve(__dirname, '..', rel)) as { default?: AppModule };
+  if (!mod.default || typeof mod.default.createShard !== 'function' || typeof mod.default.settings !== 'function')
+    throw new NetstarError('ERR_CONFIG', `'${name}' does not export an app (default export with settings() and createShard())`);
   return { app: mod.default, appPath: rel };
 }
 
@@ -67,7 +73,16 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
     for (let s = 0; s < engine.shards; s++) {
       busy += engine.shardCounter(s, S.busyMs); idle += engine.shardCounter(s, S.idleMs); held += engine.shardCounter(s, S.held);
     }
-    if (o.statsLines) log(`STATS ${JSON.stringify({ t: Date.now(), dt, ports, busyMs: busy, idleMs: idle, held })}`);
+    if (o.statsLines) {
+      const shards = Array.from({ length: engine.shards }, (_, s) => {
+        const c = (k: number): number => engine.shardCounter(s, k);
+        return {
+          fwdIn: c(S.fwdIn), fwdOut: c(S.fwdOut), fwdDropped: c(S.fwdDropped), ringFull: c(S.ringFull), steered: c(S.steered),
+          appErrors: c(S.appErrors), leaks: c(S.leaks), held: c(S.held), busyMs: c(S.busyMs), idleMs: c(S.idleMs), sleeps: c(S.sleeps), loops: c(S.loops),
+        };
+      });
+      log(`STATS ${JSON.stringify({ t: Date.now(), dt, ports, busyMs: busy, idleMs: idle, held, shards })}`);
+    }
     if (live) process.stdout.write('\r' + ports.map((p) => `${p.name}: rx ${fmtRate(p.rxPps)}pps tx ${fmtRate(p.txPps)}pps drops ${p.drops}`).join(' | ') + '   ');
     prev = cur;
     prevT = now;

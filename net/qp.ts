@@ -141,7 +141,6 @@ class TxBuffer {
 export interface CrossShardOptions {
   /** full ring: 'drop' frees the packet and counts it; 'retry' keeps it (bounded by `pendingLimit`) and retries next loop */
   backpressure: 'drop' | 'retry';
-  pendingLimit: number;
 }
 
 /**
@@ -176,7 +175,16 @@ export class CrossShard {
     const b = this.out[kind][dst];
     if (!b) throw new RangeError(`shard ${dst} is this shard or does not exist`);
     this.io.origin[slot] = -1;
-    if (b.push(slot, dataOff, length, flags)) this.flushOne(kind, dst, b);
+    if (b.count === MAX_BURST) {
+      this.flushOne(kind, dst, b);
+      if (b.count === MAX_BURST) {
+        // The ring is still full and the retry buffer too: drop this one (counted).
+        this.io.drop(slot);
+        this.io.stats[S.fwdDropped]++;
+        return false;
+      }
+    }
+    b.push(slot, dataOff, length, flags);
     return true;
   }
 
@@ -199,7 +207,7 @@ export class CrossShard {
     }
     this.io.stats[S.ringFull] += n - put;
     b.keepFrom(put);
-    if (kind === RingKind.RETURN || (this.opts.backpressure === 'retry' && b.count < this.opts.pendingLimit)) return;
+    if (kind === RingKind.RETURN || this.opts.backpressure === 'retry') return; // kept for the next loop (bounded by MAX_BURST)
     // Drop what the ring would not take (freed here; counted).
     const st = this.io.stats;
     for (let i = 0; i < b.count; i++) {

@@ -110,7 +110,14 @@ export class Engine {
             else this.onFatal(e);
           }
         });
-        w.on('exit', () => { this.exited++; });
+        w.on('exit', (code) => {
+          this.exited++;
+          if (!this.stopping && !this.failure) {
+            this.failure = new NetstarError('ERR_SHARD', `shard ${s} exited unexpectedly (code ${code})`);
+            if (ready < this.shards) reject(this.failure);
+            else this.onFatal(this.failure);
+          }
+        });
         this.workers.push(w);
       }
     });
@@ -135,10 +142,12 @@ export class Engine {
     Atomics.store(c, CTRL.stop, 1);
     for (let s = 0; s < this.shards; s++) Atomics.notify(c, CTRL.wakeBase + s);
     const deadline = Date.now() + timeoutMs;
-    await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
+    await Promise.all(this.workers.map((w) => w.threadId < 0 ? Promise.resolve() : new Promise<void>((resolve) => {
       const t = setTimeout(() => { void w.terminate(); resolve(); }, Math.max(0, deadline - Date.now()));
       w.once('exit', () => { clearTimeout(t); resolve(); });
     })));
+    if (process.env.NETSTAR_DEBUG)
+      process.stderr.write(`rings at stop: ${JSON.stringify(this.rings.map((k) => k.map((row) => row.map((r) => (r < 0 ? -1 : native.ring.count(r))))))}\n`);
     const ports: PortSummary[] = this.ports.map((p, i) => ({ name: p.name, device: native.port.stats(p.id), ...this.portTotals(i) }));
     for (const p of this.ports) native.port.close(p.id);
     const poolsInUse = this.pools.map((p) => native.pool.inUse(p.id));

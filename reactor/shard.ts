@@ -86,6 +86,9 @@ export class Shard {
   private readonly idleSleepMs = 1;
   private readonly leakDeadlineMs: number;
   private phase = Phase.Run;
+  private readonly retry: boolean;
+  /** packets taken from each incoming ring per pass: more than a device burst, so consumers keep up */
+  private readonly ringBurst: number;
   private now = 0;
   private stopped = false;
 
@@ -103,8 +106,10 @@ export class Shard {
     this.local = this.io.newBatch();
     this.reta = new Reta(init.count);
     this.leakDeadlineMs = init.config.leakDeadlineMs;
+    this.retry = init.config.backpressure === 'retry';
+    this.ringBurst = Math.min(512, init.config.burst * 4);
     this.xshard = init.count > 1
-      ? new CrossShard(this.io, this.id, this.count, init.rings, { backpressure: init.config.backpressure, pendingLimit: 4096 })
+      ? new CrossShard(this.io, this.id, this.count, init.rings, { backpressure: init.config.backpressure })
       : null;
     this.steers = new Uint8Array(init.ports.length);
     this.qps = init.ports.map((p, i) => {
@@ -249,7 +254,9 @@ export class Shard {
   private pollOnce(): number {
     const qps = this.qps, batch = this.batch, app = this.app, st = this.stats;
     let total = 0;
-    if (this.phase === Phase.Run) {
+    // Backpressure ('retry'): while packets wait for full cross-shard rings, stop taking new ones from devices.
+    const blocked = this.retry && this.xshard !== null && this.xshard.pending() >= this.init.config.burst * 4;
+    if (this.phase === Phase.Run && !blocked) {
       for (let pi = 0; pi < qps.length; pi++) {
         const n = qps[pi].receive(batch);
         if (n === 0) continue;
@@ -271,7 +278,7 @@ export class Shard {
         this.deliverPerPacket(batch, pi);
       }
     }
-    if (this.xshard) total += this.xshard.poll(this.init.config.burst, this.deliverRing, this.sendRingTx);
+    if (this.xshard) total += this.xshard.poll(this.ringBurst, this.deliverRing, this.sendRingTx);
     if (app.afterBurst) app.afterBurst();
     for (let pi = 0; pi < qps.length; pi++) qps[pi].flush();
     if (this.xshard) this.xshard.flush();
@@ -367,7 +374,10 @@ export class Shard {
                 st[S.busyMs] += t - t0;
                 return finish();
               }
-              if (this.phase !== before) this.wakeAll();
+              if (this.phase !== before) {
+                if (process.env.NETSTAR_DEBUG) process.stderr.write(`shard ${this.id}: stop phase ${before} -> ${this.phase} (quiesced ${Atomics.load(this.control, CTRL.quiesced)}, settled ${Atomics.load(this.control, CTRL.settled)})\n`);
+                this.wakeAll();
+              }
             }
             if (t - lastLeakScan > 1000) {
               lastLeakScan = t;
@@ -388,7 +398,13 @@ export class Shard {
               const seq = Atomics.load(this.control, wakeIdx);
               const ts = performance.now();
               const w = Atomics.waitAsync(this.control, wakeIdx, seq, this.idleSleepMs);
+              // A pending waitAsync does not keep a worker's event loop alive; the timer does (and bounds the sleep).
+              let resumed = false;
+              const timer = setTimeout(() => resume(), this.idleSleepMs + 1);
               const resume = (): void => {
+                if (resumed) return;
+                resumed = true;
+                clearTimeout(timer);
                 const now = performance.now();
                 st[S.idleMs] += now - ts;
                 st[S.wakeups]++;

@@ -271,7 +271,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     if (n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count must be at most " + std::to_string(MAX_BURST));
     if (n == 0) return 0;
     takeForSend(env, t, n);
-    uint32_t k = rte_ring_sp_enqueue_burst(r, reinterpret_cast<void* const*>(burst_), n, nullptr);
+    uint32_t k = rte_ring_enqueue_burst(r, reinterpret_cast<void* const*>(burst_), n, nullptr);
     for (uint32_t i = 0; i < k; i++) free_[nfree_++] = taken_[i];
     for (uint32_t i = k; i < n; i++) table_[taken_[i]] = burst_[i];  // JS still owns these
     st_.ringPut += k;
@@ -284,7 +284,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     rte_ring* r = ringById(env, ring);
     max = std::min<uint32_t>({max, nfree_, MAX_BURST});
     if (max == 0) return 0;
-    uint32_t n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(burst_), max, nullptr);
+    uint32_t n = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(burst_), max, nullptr);
     for (uint32_t i = 0; i < n; i++) describe(d + i * RX_DESC_WORDS, put(burst_[i]), burst_[i], burst_[i]->port, NO_QUEUE);
     st_.ringGet += n;
     return n;
@@ -296,7 +296,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     rte_ring* r = ringById(env, ring);
     uint32_t total = 0;
     while (total < max) {
-      uint32_t n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(burst_), std::min<uint32_t>(MAX_BURST, max - total), nullptr);
+      uint32_t n = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(burst_), std::min<uint32_t>(MAX_BURST, max - total), nullptr);
       if (n == 0) break;
       rte_pktmbuf_free_bulk(burst_, n);
       total += n;
