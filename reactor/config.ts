@@ -62,6 +62,8 @@ export const configSchema = z.object({
   ringSize: z.number().int().min(64).max(1 << 16).refine((n) => (n & (n - 1)) === 0, 'a power of two').default(1024),
   /** A full cross-shard ring: drop (counted) or retry on the next loop (bounded). */
   backpressure: z.enum(['drop', 'retry']).default('drop'),
+  /** Longest idle sleep (ms): how late an idle shard may notice traffic on a device without RX interrupts. */
+  idleMaxSleepMs: z.number().min(1).max(100).default(5),
   /** A packet held across awaits longer than this is reported as a leak. */
   leakDeadlineMs: z.number().int().min(10).default(5000),
   /** Statistics period in ms for the live view. */

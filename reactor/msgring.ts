@@ -2,6 +2,10 @@
 // of them for `submitTo`, a request/reply codec, and a per-shard wake word so an idle shard can sleep.
 import * as v8 from 'v8';
 
+// Module-level alias: under a vm context (jest runs tests in one) every global lookup goes through an
+// interceptor costing ~0.3 µs, which made Atomics.* 20x slower there; a local binding costs nothing anywhere.
+const A = Atomics;
+
 // ---------------------------------------------------------------------------------------------------------
 // MsgRing
 // ---------------------------------------------------------------------------------------------------------
@@ -101,8 +105,8 @@ export class MsgRing {
   private constructor(readonly sab: SharedArrayBuffer, readonly byteOffset: number) {
     if (byteOffset % 64 !== 0) throw new RangeError(`ring byteOffset ${byteOffset} is not a multiple of 64`);
     this.hdr = new Int32Array(sab, byteOffset, RING_HEADER_BYTES / 4);
-    if (Atomics.load(this.hdr, H_MAGIC) !== MAGIC) throw new Error(`no MsgRing at byte ${byteOffset} of this SharedArrayBuffer`);
-    const cap = Atomics.load(this.hdr, H_CAPACITY);
+    if (A.load(this.hdr, H_MAGIC) !== MAGIC) throw new Error(`no MsgRing at byte ${byteOffset} of this SharedArrayBuffer`);
+    const cap = A.load(this.hdr, H_CAPACITY);
     if (cap < MIN_CAPACITY || cap > MAX_CAPACITY || (cap & (cap - 1)) !== 0 || byteOffset + RING_HEADER_BYTES + cap > sab.byteLength) {
       throw new Error(`corrupt MsgRing header at byte ${byteOffset}: capacity ${cap}`);
     }
@@ -113,8 +117,8 @@ export class MsgRing {
     this.bytes = new Uint8Array(sab, data, cap);
     this.view = new DataView(sab, data, cap);
     this.words = new Uint32Array(sab, data, cap / 4);
-    this.head = this.published = Atomics.load(this.hdr, H_HEAD);
-    this.tail = this.cachedTail = Atomics.load(this.hdr, H_TAIL);
+    this.head = this.published = A.load(this.hdr, H_HEAD);
+    this.tail = this.cachedTail = A.load(this.hdr, H_TAIL);
   }
 
   /** Bytes a ring of `capacityBytes` (rounded up to a power of two, at least 64) occupies in a buffer. */
@@ -129,10 +133,10 @@ export class MsgRing {
     const hdr = new Int32Array(sab, byteOffset, RING_HEADER_BYTES / 4);
     const start = (opts.initialCounter ?? 0) | 0;
     if ((start & 3) !== 0) throw new RangeError(`initialCounter ${start} is not a multiple of 4`);
-    Atomics.store(hdr, H_CAPACITY, cap);
-    Atomics.store(hdr, H_HEAD, start);
-    Atomics.store(hdr, H_TAIL, start);
-    Atomics.store(hdr, H_MAGIC, MAGIC); // last: attach() trusts the rest once it sees the magic
+    A.store(hdr, H_CAPACITY, cap);
+    A.store(hdr, H_HEAD, start);
+    A.store(hdr, H_TAIL, start);
+    A.store(hdr, H_MAGIC, MAGIC); // last: attach() trusts the rest once it sees the magic
     return cap;
   }
 
@@ -162,7 +166,7 @@ export class MsgRing {
     const toEnd = this.capacity - pos;
     const total = need <= toEnd ? need : toEnd + need;
     if (((this.head - this.cachedTail) | 0) + total > this.capacity) {
-      this.cachedTail = Atomics.load(this.hdr, H_TAIL);
+      this.cachedTail = A.load(this.hdr, H_TAIL);
       if (((this.head - this.cachedTail) | 0) + total > this.capacity) {
         this.rejected++;
         return -1;
@@ -195,7 +199,7 @@ export class MsgRing {
     this.resPos = -1;
     if (publish) {
       this.published = this.head;
-      Atomics.store(this.hdr, H_HEAD, this.head);
+      A.store(this.hdr, H_HEAD, this.head);
     }
   }
 
@@ -212,7 +216,7 @@ export class MsgRing {
   flush(): void {
     if (this.published !== this.head) {
       this.published = this.head;
-      Atomics.store(this.hdr, H_HEAD, this.head);
+      A.store(this.hdr, H_HEAD, this.head);
     }
   }
 
@@ -232,7 +236,7 @@ export class MsgRing {
    */
   drain(fn: DrainFn, max = Infinity): number {
     let tail = this.tail;
-    const head = Atomics.load(this.hdr, H_HEAD);
+    const head = A.load(this.hdr, H_HEAD);
     if (tail === head) return 0;
     let n = 0;
     try {
@@ -251,7 +255,7 @@ export class MsgRing {
       }
     } finally {
       this.tail = tail;
-      Atomics.store(this.hdr, H_TAIL, tail);
+      A.store(this.hdr, H_TAIL, tail);
     }
     return n;
   }
@@ -267,12 +271,12 @@ export class MsgRing {
 
   /** Bytes published and not yet released (records, padding and length words included). */
   get size(): number {
-    return (Atomics.load(this.hdr, H_HEAD) - Atomics.load(this.hdr, H_TAIL)) | 0;
+    return (A.load(this.hdr, H_HEAD) - A.load(this.hdr, H_TAIL)) | 0;
   }
 
   /** True when no published message is waiting (a cheap "pure poll" for the consumer). */
   get isEmpty(): boolean {
-    return Atomics.load(this.hdr, H_HEAD) === Atomics.load(this.hdr, H_TAIL);
+    return A.load(this.hdr, H_HEAD) === A.load(this.hdr, H_TAIL);
   }
 }
 
@@ -491,14 +495,14 @@ export class Waker {
   /** Step 1 of going idle: announce it. Then re-check every source; call `cancelSleep` or `sleep`. */
   prepareSleep(): void {
     const b = this.me * LINE_I32;
-    Atomics.store(this.words, b + W_SLEEPING, 1);
-    this.seq0 = Atomics.load(this.words, b + W_SEQ);
+    A.store(this.words, b + W_SLEEPING, 1);
+    this.seq0 = A.load(this.words, b + W_SEQ);
     this.prepared = true;
   }
 
   /** The re-check after `prepareSleep` found work: stay awake. */
   cancelSleep(): void {
-    Atomics.store(this.words, this.me * LINE_I32 + W_SLEEPING, 0);
+    A.store(this.words, this.me * LINE_I32 + W_SLEEPING, 0);
     this.prepared = false;
   }
 
@@ -534,20 +538,20 @@ export class Waker {
   /** Producer side, after publishing to `shard`: wakes it if it sleeps. Cheap (one load) when it does not. */
   wake(shard: number): boolean {
     const b = shard * LINE_I32;
-    if (Atomics.load(this.words, b + W_SLEEPING) === 0) return false;
-    if (Atomics.compareExchange(this.words, b + W_SLEEPING, 1, 0) !== 1) return false;
-    Atomics.add(this.words, b + W_SEQ, 1);
-    Atomics.notify(this.words, b + W_SEQ, 1);
+    if (A.load(this.words, b + W_SLEEPING) === 0) return false;
+    if (A.compareExchange(this.words, b + W_SLEEPING, 1, 0) !== 1) return false;
+    A.add(this.words, b + W_SEQ, 1);
+    A.notify(this.words, b + W_SEQ, 1);
     return true;
   }
 
   /** Whether `shard` has announced it is going to sleep (for metrics and tests). */
   isSleeping(shard: number): boolean {
-    return Atomics.load(this.words, shard * LINE_I32 + W_SLEEPING) !== 0;
+    return A.load(this.words, shard * LINE_I32 + W_SLEEPING) !== 0;
   }
 
   private done(r: WakeResult): WakeResult {
-    Atomics.store(this.words, this.me * LINE_I32 + W_SLEEPING, 0);
+    A.store(this.words, this.me * LINE_I32 + W_SLEEPING, 0);
     if (r === 'woken') this.wakeups++;
     else this.timeouts++;
     return r;

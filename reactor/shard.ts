@@ -84,6 +84,8 @@ export class Shard {
   private readonly idleThresholdMs = 0.2;
   private readonly quotaMs = 0.5;
   private readonly idleSleepMs = 1;
+  private readonly idleMaxSleepMs: number;
+  private sleepMs = 1;
   private readonly leakDeadlineMs: number;
   private phase = Phase.Run;
   private readonly retry: boolean;
@@ -106,6 +108,7 @@ export class Shard {
     this.local = this.io.newBatch();
     this.reta = new Reta(init.count);
     this.leakDeadlineMs = init.config.leakDeadlineMs;
+    this.idleMaxSleepMs = init.config.idleMaxSleepMs;
     this.retry = init.config.backpressure === 'retry';
     this.ringBurst = Math.min(512, init.config.burst * 4);
     this.xshard = init.count > 1
@@ -366,7 +369,7 @@ export class Shard {
             // Every 16 passes: read the clock and the control words (both cost more than a pass's bookkeeping).
             t = performance.now();
             this.now = t;
-            if (worked) { lastWork = t; worked = false; }
+            if (worked) { lastWork = t; worked = false; this.sleepMs = this.idleSleepMs; }
             if (this.phase !== Phase.Run || Atomics.load(this.control, CTRL.stop) !== 0) {
               const before = this.phase;
               if (this.advanceStop()) {
@@ -397,10 +400,14 @@ export class Shard {
               const wakeIdx = CTRL.wakeBase + this.id;
               const seq = Atomics.load(this.control, wakeIdx);
               const ts = performance.now();
-              const w = Atomics.waitAsync(this.control, wakeIdx, seq, this.idleSleepMs);
+              // Back off while idle persists: 1 ms, doubling up to idleMaxSleepMs (the wake bound for devices
+              // that cannot interrupt; peers and the main thread wake us at once through the wake word).
+              const sleepMs = this.sleepMs;
+              this.sleepMs = Math.min(this.sleepMs * 2, this.idleMaxSleepMs);
+              const w = Atomics.waitAsync(this.control, wakeIdx, seq, sleepMs);
               // A pending waitAsync does not keep a worker's event loop alive; the timer does (and bounds the sleep).
               let resumed = false;
-              const timer = setTimeout(() => resume(), this.idleSleepMs + 1);
+              const timer = setTimeout(() => resume(), sleepMs + 1);
               const resume = (): void => {
                 if (resumed) return;
                 resumed = true;

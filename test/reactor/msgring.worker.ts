@@ -3,6 +3,9 @@
 import { isMainThread, parentPort, workerData } from 'worker_threads';
 import { CodecFormat, MessageCodec, MsgRing, RingMatrix, RingMatrixInit } from '../../reactor/msgring';
 
+// Alias: Math.imul looked up as a global costs ~0.2 µs under jest's vm context (this file also runs there).
+const imul = Math.imul;
+
 /** Deterministic payload length for message `seq` (0..max). */
 export function payloadLen(seq: number, max: number): number {
   return mix(seq) % (max + 1);
@@ -10,20 +13,20 @@ export function payloadLen(seq: number, max: number): number {
 
 /** Byte `i` of message `seq`'s payload. */
 export function payloadByte(seq: number, i: number): number {
-  return (mix(seq) + Math.imul(i, 131)) & 255;
+  return (mix(seq) + imul(i, 131)) & 255;
 }
 
 /** A 32-bit integer hash (deterministic "random" per sequence number). */
 export function mix(x: number): number {
-  x = Math.imul(x ^ (x >>> 16), 0x45d9f3b);
-  x = Math.imul(x ^ (x >>> 16), 0x45d9f3b);
+  x = imul(x ^ (x >>> 16), 0x45d9f3b);
+  x = imul(x ^ (x >>> 16), 0x45d9f3b);
   return (x ^ (x >>> 16)) >>> 0;
 }
 
 /** FNV-1a over `b[off, off + len)`. */
 export function fnv1a(b: Uint8Array, off: number, len: number): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < len; i++) h = Math.imul(h ^ b[off + i], 0x01000193);
+  for (let i = 0; i < len; i++) h = imul(h ^ b[off + i], 0x01000193);
   return h >>> 0;
 }
 

@@ -11,13 +11,13 @@ import type { Shard } from '../../../reactor/shard';
 import type { Packet } from '../../../net/packet';
 import { NO_QUEUE } from '../../../native';
 
-interface Settings { mode: 'forward' | 'unsafe'; outDir: string; throwEvery: number; sendOut: boolean }
+interface Settings { mode: 'forward' | 'unsafe'; outDir: string; throwEvery: number; sendOut: boolean; record: boolean }
 
 const app: AppModule<Settings> = {
   name: 'fwdcheck',
   settings(c: Config): Settings {
     const a = c.app as Partial<Settings>;
-    return { mode: a.mode ?? 'forward', outDir: String(a.outDir), throwEvery: a.throwEvery ?? 0, sendOut: a.sendOut ?? false };
+    return { mode: a.mode ?? 'forward', outDir: String(a.outDir), throwEvery: a.throwEvery ?? 0, sendOut: a.sendOut ?? false, record: a.record ?? true };
   },
   createShard(shard: Shard, s: Settings): ShardApp {
     const seen: number[] = [];
@@ -36,7 +36,7 @@ const app: AppModule<Settings> = {
           else shard.unsafeForward(p, next);
           return Verdict.STOLEN;
         }
-        seen.push(seq);
+        if (s.record) seen.push(seq);
         return s.sendOut ? portIndex : Verdict.DROP;
       },
       stop(): void {
