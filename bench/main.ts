@@ -2,9 +2,13 @@
 // beside a reference in the same run.
 import { parseArgs } from 'node:util';
 import { benchL2fwd } from './l2fwd';
+import { benchForward } from './forward';
+import { benchRings } from './rings';
 
 const BENCHES: Record<string, (o: { rounds: number; seconds: number; json: boolean; core: number }) => Promise<unknown>> = {
   l2fwd: benchL2fwd,
+  forward: benchForward,
+  rings: benchRings,
 };
 
 async function main(): Promise<number> {

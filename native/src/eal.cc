@@ -6,6 +6,7 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_version.h>
+#include <rte_cycles.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -70,6 +71,11 @@ static Napi::Value EalRunning(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), global().ealUp.load());
 }
 
+static Napi::Value TscHz(const Napi::CallbackInfo& info) {
+  if (!global().ealUp) fail(info.Env(), "ERR_EAL_STATE", "the EAL is not running");
+  return Napi::Number::New(info.Env(), static_cast<double>(rte_get_tsc_hz()));
+}
+
 static Napi::Value Version(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), rte_version());
 }
@@ -80,6 +86,7 @@ void initEal(Napi::Env env, Napi::Object exports) {
   eal.Set("cleanup", Napi::Function::New(env, EalCleanup));
   eal.Set("running", Napi::Function::New(env, EalRunning));
   eal.Set("version", Napi::Function::New(env, Version));
+  eal.Set("tscHz", Napi::Function::New(env, TscHz));
   exports.Set("eal", eal);
 }
 
