@@ -81,7 +81,7 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
           appErrors: c(S.appErrors), leaks: c(S.leaks), held: c(S.held), busyMs: c(S.busyMs), idleMs: c(S.idleMs), sleeps: c(S.sleeps), loops: c(S.loops),
         };
       });
-      log(`STATS ${JSON.stringify({ t: Date.now(), dt, ports, busyMs: busy, idleMs: idle, held, shards })}`);
+      log(`STATS ${JSON.stringify({ t: Date.now(), dt, ports, busyMs: busy, idleMs: idle, held, shards, app: engine.appTotals() })}`);
     }
     if (live) process.stdout.write('\r' + ports.map((p) => `${p.name}: rx ${fmtRate(p.rxPps)}pps tx ${fmtRate(p.txPps)}pps drops ${p.drops}`).join(' | ') + '   ');
     prev = cur;
@@ -99,11 +99,13 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
   const leaked = summary.poolsInUse.reduce((a, b) => a + b, 0);
   if (fatal) exitCode = 1;
   else if (leaked > 0) exitCode = 3;
-  if (o.json) log(JSON.stringify({ app: appName, ...summary, leaked, exitCode }));
+  if (o.json) log(JSON.stringify({ appName, ...summary, leaked, exitCode }));
   else if (!o.quiet) {
     log(`summary after ${(summary.elapsedMs / 1000).toFixed(1)} s:`);
     for (const p of summary.ports)
       log(`  ${p.name}: rx ${p.rx} tx ${p.tx} dropped ${p.dropped} tx-dropped ${p.txDropped} (device: ipackets ${p.device.ipackets} opackets ${p.device.opackets} imissed ${p.device.imissed} rx_nombuf ${p.device.rxNombuf})`);
+    const appKeys = Object.keys(summary.app);
+    if (appKeys.length) log(`  ${appName}: ${appKeys.map((k) => `${k} ${summary.app[k]}`).join(', ')}`);
     log(`  mbufs: held at close ${summary.heldAtClose}, in use after stop ${leaked} ${leaked === 0 ? '(all returned)' : '(LEAK)'}; app errors ${summary.appErrors}`);
   }
   if (fatal) log(`netstar: ${(fatal as Error).message}`);

@@ -27,6 +27,10 @@ export interface ShardApp {
   onBurst?(batch: RxBatch, portIndex: number, qps: DpdkQueuePair[]): void;
   /** Called once per poll-loop iteration after the RX bursts (e.g. to flush app state). */
   afterBurst?(): void;
+  /** When (performance.now() ms) the app next needs the loop to run even without traffic; Infinity if never. */
+  pollAt?(): number;
+  /** App counters, reported in the summary and the STATS lines. */
+  counters?(): Record<string, number>;
   stop?(): void | Promise<void>;
 }
 
@@ -43,4 +47,5 @@ export interface AppModule<S = unknown> {
 /** Apps runnable with `netstar run <name>`: module paths relative to dist/. */
 export const APPS: Record<string, string> = {
   l2fwd: 'apps/l2fwd/index',
+  linkem: 'apps/linkem/index',
 };

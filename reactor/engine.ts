@@ -11,6 +11,8 @@ import { RING_KINDS, RingMatrix } from '../net/qp';
 
 export interface PortSummary extends PortTotals { name: string; device: PortStats }
 export interface EngineSummary {
+  /** app counters summed over shards, at stop */
+  app: Record<string, number>;
   shards: ShardReport[];
   ports: PortSummary[];
   /** mbufs still in use in each pool after ports closed: must be 0 */
@@ -30,6 +32,8 @@ export class Engine {
   private readonly control = new SharedArrayBuffer(CONTROL_WORDS * 4);
   private workers: Worker[] = [];
   private reports: ShardReport[] = [];
+  /** latest app counters per shard (posted by shards every 200 ms) */
+  readonly appCounters: Record<string, number>[] = [];
   private exited = 0;
   private failure: Error | null = null;
   private readonly started = Date.now();
@@ -97,10 +101,11 @@ export class Engine {
           settings, ports: this.layout, pools: this.pools, rings: this.rings, stats: this.stats, control: this.control, statsWords: STATS_WORDS,
         };
         const w = new Worker(entry, { workerData: init });
-        w.on('message', (m: { type: string; report?: ShardReport; count?: number; oldestMs?: number }) => {
+        w.on('message', (m: { type: string; report?: ShardReport; count?: number; oldestMs?: number; counters?: Record<string, number> }) => {
           if (m.type === 'ready' && ++ready === this.shards) resolve();
           if (m.type === 'stopped' && m.report) this.reports.push(m.report);
           if (m.type === 'leak') this.onLeak(s, m.count ?? 0, m.oldestMs ?? 0);
+          if (m.type === 'counters') this.appCounters[s] = (m as { counters: Record<string, number> }).counters;
         });
         w.on('error', (err) => {
           const e = new NetstarError('ERR_SHARD', `shard ${s} died: ${err.stack ?? err.message}`);
@@ -131,6 +136,13 @@ export class Engine {
     return shardStatsView(this.stats, shard)[idx];
   }
 
+  /** App counters summed over shards (latest reports). */
+  appTotals(): Record<string, number> {
+    const t: Record<string, number> = {};
+    for (const c of this.appCounters) if (c) for (const [k, v] of Object.entries(c)) t[k] = (t[k] ?? 0) + v;
+    return t;
+  }
+
   /** Stops shards (they drain and free), then ports; checks every pool is whole again. Idempotent. */
   stop(timeoutMs = 10000): Promise<EngineSummary> {
     if (!this.stopping) this.stopping = this.doStop(timeoutMs);
@@ -153,7 +165,10 @@ export class Engine {
     const poolsInUse = this.pools.map((p) => native.pool.inUse(p.id));
     let appErrors = 0;
     for (let s = 0; s < this.shards; s++) appErrors += this.shardCounter(s, S.appErrors);
+    const app: Record<string, number> = {};
+    for (const r of this.reports) for (const [k, v] of Object.entries(r.app ?? {})) app[k] = (app[k] ?? 0) + v;
     return {
+      app,
       shards: this.reports.sort((a, b) => a.id - b.id),
       ports,
       poolsInUse,

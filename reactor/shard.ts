@@ -57,6 +57,7 @@ export interface ShardReport {
   idleMs: number;
   leaks: number;
   drainedAtStop: number;
+  app: Record<string, number>;
 }
 
 const enum Phase { Run, Quiesce, Settle, Done }
@@ -350,6 +351,7 @@ export class Shard {
       const st = this.stats;
       let lastWork = performance.now();
       let lastLeakScan = lastWork;
+      let lastCounters = lastWork;
       const finish = (): void => {
         this.wakeAll();
         resolve();
@@ -390,8 +392,13 @@ export class Shard {
                 parentPort?.postMessage({ type: 'leak', id: this.id, count: leaks.length, oldestMs: t - Math.min(...leaks.map((h) => h.heldAt)) });
               }
             }
+            if (this.app.counters && t - lastCounters > 200) {
+              lastCounters = t;
+              parentPort?.postMessage({ type: 'counters', id: this.id, counters: this.app.counters() });
+            }
             if (t - t0 >= this.quotaMs) break;
-            if (t - lastWork >= this.idleThresholdMs) {
+            const due = this.app.pollAt ? this.app.pollAt() - t : Infinity;
+            if (t - lastWork >= this.idleThresholdMs && due > 0.05) {
               // Idle: sleep until a peer or the main thread wakes us, or the device poll interval passes.
               st[S.loops] += loops;
               st[S.busyMs] += t - t0;
@@ -402,7 +409,7 @@ export class Shard {
               const ts = performance.now();
               // Back off while idle persists: 1 ms, doubling up to idleMaxSleepMs (the wake bound for devices
               // that cannot interrupt; peers and the main thread wake us at once through the wake word).
-              const sleepMs = this.sleepMs;
+              const sleepMs = Math.max(0.05, Math.min(this.sleepMs, due));
               this.sleepMs = Math.min(this.sleepMs * 2, this.idleMaxSleepMs);
               const w = Atomics.waitAsync(this.control, wakeIdx, seq, sleepMs);
               // A pending waitAsync does not keep a worker's event loop alive; the timer does (and bounds the sleep).
@@ -443,6 +450,7 @@ export class Shard {
     this.io.flushDrops();
     const drainedAtStop = this.xshard ? this.xshard.drainAll() : 0;
     if (this.app.stop) await this.app.stop();
+    const appCounters = this.app.counters ? this.app.counters() : {};
     const lcoreStats = this.lcore.stats();
     const handlesAtClose = this.handles.size;
     const heldAtClose = this.lcore.close();
@@ -451,7 +459,7 @@ export class Shard {
     const st = this.stats;
     return {
       id: this.id, lcore: lcoreStats, heldAtClose, handlesAtClose, appErrors: st[S.appErrors], loops: st[S.loops],
-      busyMs: st[S.busyMs], idleMs: st[S.idleMs], leaks: st[S.leaks], drainedAtStop,
+      busyMs: st[S.busyMs], idleMs: st[S.idleMs], leaks: st[S.leaks], drainedAtStop, app: appCounters,
     };
   }
 }

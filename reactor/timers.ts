@@ -41,6 +41,9 @@ export class Timer {
   /** Position in the heap, -1 when not in it (lets cancel remove in O(log n)). */
   index = -1;
   state = DONE;
+  /** Interval grid: deadline k is origin + k * period, computed, not accumulated (no float drift). */
+  origin = 0;
+  ticks = 0;
   constructor(
     readonly fn: () => unknown,
     /** 0 for a one-shot timer. */
@@ -106,7 +109,9 @@ export class Timers {
   setInterval(fn: () => unknown, ms: number): Timer {
     if (!(ms > 0) || !Number.isFinite(ms)) throw new RangeError(`interval period must be a positive finite number of ms, got ${ms}`);
     const t = new Timer(fn, ms);
-    this.arm(t, this.clock.now() + ms);
+    t.origin = this.clock.now();
+    t.ticks = 1;
+    this.arm(t, t.origin + ms);
     return t;
   }
 
@@ -162,13 +167,15 @@ export class Timers {
         }
         if (t.state !== FIRING) continue; // cancelled by its own callback
         if (t.period > 0) {
-          let next = t.deadline + t.period;
-          if (next <= now) {
-            // Skip whole missed periods but stay on the original grid (no drift).
-            next = t.deadline + (Math.floor((now - t.deadline) / t.period) + 1) * t.period;
-            if (next <= now) next += t.period; // floating-point rounding at the boundary
+          // Next grid point after the one that fired; if that is already past, skip the missed periods
+          // (one call per run, not a catch-up burst) but stay on the original grid.
+          let k = t.ticks + 1;
+          if (t.origin + k * t.period <= now) {
+            k = Math.floor((now - t.origin) / t.period) + 1;
+            if (t.origin + k * t.period <= now) k++; // floating-point rounding at the boundary
           }
-          this.arm(t, next);
+          t.ticks = k;
+          this.arm(t, t.origin + k * t.period);
         } else {
           t.state = DONE;
         }

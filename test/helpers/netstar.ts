@@ -7,6 +7,7 @@ export interface StatsLine { ports: { name: string; rx: number; tx: number; drop
 export interface Summary {
   ports: { name: string; rx: number; tx: number; dropped: number; txDropped: number; device: Record<string, number> }[];
   poolsInUse: number[]; heldAtClose: number; appErrors: number; leaked: number; exitCode: number;
+  app: Record<string, number>;
   shards: { id: number; heldAtClose: number; lcore: Record<string, number> }[];
 }
 
