@@ -8,6 +8,7 @@ import { AppModule } from './app';
 import { newStatsBuffer, portTotals, PortTotals, STATS_WORDS, shardStatsView, S } from './stats';
 import { CTRL, CONTROL_WORDS, PortLayout, ShardInit, ShardReport } from './shard';
 import { RING_KINDS, RingMatrix } from '../net/qp';
+import { RingMatrix as MsgMatrix } from './msgring';
 
 export interface PortSummary extends PortTotals { name: string; device: PortStats }
 export interface EngineSummary {
@@ -29,6 +30,7 @@ export class Engine {
   readonly rings: RingMatrix = [];
   readonly pools: { id: number; dataRoom: number }[] = [];
   readonly stats: SharedArrayBuffer;
+  private readonly messages: MsgMatrix;
   private readonly control = new SharedArrayBuffer(CONTROL_WORDS * 4);
   private workers: Worker[] = [];
   private reports: ShardReport[] = [];
@@ -48,6 +50,8 @@ export class Engine {
   private constructor(readonly config: Config, readonly app: AppModule, readonly appPath: string) {
     this.shards = shardCount(config);
     this.stats = newStatsBuffer(this.shards);
+    // 256 KiB per ordered pair: messages up to half of it (larger data belongs in shared memory).
+    this.messages = MsgMatrix.create(this.shards, this.shards <= 8 ? 1 << 18 : 1 << 16);
   }
 
   /** Starts EAL, pools, ports and shards. Errors are NetstarError with a message saying what to change. */
@@ -98,7 +102,7 @@ export class Engine {
       for (let s = 0; s < this.shards; s++) {
         const init: ShardInit & { netstarShard: true } = {
           netstarShard: true, id: s, count: this.shards, core: cores[s], config: this.config, appPath: this.appPath,
-          settings, ports: this.layout, pools: this.pools, rings: this.rings, stats: this.stats, control: this.control, statsWords: STATS_WORDS,
+          settings, ports: this.layout, pools: this.pools, rings: this.rings, messages: this.messages.init, stats: this.stats, control: this.control, statsWords: STATS_WORDS,
         };
         const w = new Worker(entry, { workerData: init });
         w.on('message', (m: { type: string; report?: ShardReport; count?: number; oldestMs?: number; counters?: Record<string, number> }) => {
@@ -152,7 +156,10 @@ export class Engine {
   private async doStop(timeoutMs: number): Promise<EngineSummary> {
     const c = new Int32Array(this.control);
     Atomics.store(c, CTRL.stop, 1);
-    for (let s = 0; s < this.shards; s++) Atomics.notify(c, CTRL.wakeBase + s);
+    for (let s = 0; s < this.shards; s++) {
+      Atomics.add(c, CTRL.wakeBase + s, 1);
+      Atomics.notify(c, CTRL.wakeBase + s);
+    }
     const deadline = Date.now() + timeoutMs;
     await Promise.all(this.workers.map((w) => w.threadId < 0 ? Promise.resolve() : new Promise<void>((resolve) => {
       const t = setTimeout(() => { void w.terminate(); resolve(); }, Math.max(0, deadline - Date.now()));

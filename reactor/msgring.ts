@@ -18,14 +18,17 @@ const A = Atomics;
  *   line 2  [tail]                       written only by the consumer (bytes ever released)
  *   data    capacity bytes (power of two)
  *
- * head and tail sit on their own 64-byte lines so the producer storing head does not invalidate the line the
- * consumer stores tail into (false sharing would make every message cost two cache-line transfers each way).
+ * head and tail sit on their own 64-byte lines so that a store by one side does not steal the line the other
+ * side is writing (false sharing). The producer keeps a private copy of tail and re-reads the shared one only
+ * when the copy says full; the consumer reads head once per `drain` batch: the cross-core traffic is per
+ * batch, not per message, as in Seastar's queues.
  *
  * The counters are Int32 that wrap modulo 2^32, not BigInt64: Atomics on a BigInt64Array return a BigInt,
  * which is a heap allocation per load on the hot path. With capacity <= 2^30, `(head - tail) | 0` is the
  * exact number of used bytes even across the 2^32 wrap, and `counter & mask` is the position in the data.
  *
- * Records are [u32 payload length][payload], padded to 4 bytes. A record never straddles the end of the data
+ * Records are [u32 payload length][payload], padded to 4 bytes (so payloads start 4-aligned: Int32Array views
+ * over `bytes.buffer` work on them; 8 would waste 4 more bytes per small message for little use). A record never straddles the end of the data
  * area: when it does not fit before the end, the producer writes a PAD word there and the record starts at
  * position 0. Chosen over a split copy because then every payload is contiguous, which is what makes
  * `tryReserve`/`commit` (encode straight into the ring) and the zero-copy `drain` callback possible; the cost
@@ -319,24 +322,31 @@ export class RemoteError extends Error {
 }
 
 /**
- * Body encodings. `v8` is structured clone (undefined, BigInt, Map, Set, Date, typed arrays, cycles survive);
- * `json` is narrower (those become null, throw or flatten). See {@link MessageCodec} for why v8 is the default.
+ * Encodings. `v8` is structured clone (undefined, NaN, -0, BigInt, Map, Set, Date, typed arrays and cycles
+ * survive); `json` is narrower (those become null, vanish, flatten or throw); `auto` (the default) sends JSON
+ * when the message is plain JSON data, which it can carry exactly, and v8 otherwise.
  */
-export type CodecFormat = 'v8' | 'json';
+export type CodecFormat = 'auto' | 'v8' | 'json';
+
+/** First byte of every v8.serialize output (the version tag); JSON text of an object starts with '{'. */
+const V8_TAG = 0xff;
 
 /**
  * Encodes requests and replies to bytes and back.
  *
- * Default format `v8` (v8.serialize / v8.deserialize). Measured with bench/rings-js.ts (Node 20, this host,
- * small request `{kind, id, name, args: [number, string]}` + its reply, encode → ring → decode): v8 ≈ 1.9 µs
- * per message, JSON ≈ 1.2 µs (JSON writes the string straight into the ring and is ~1.6x faster).
- * v8 is the default anyway: `submitTo` arguments are arbitrary user values and structured clone is the
- * semantics users expect from worker_threads (undefined stays undefined, BigInt/Map/Set/Date/typed arrays
- * survive); JSON silently turns `undefined` in arrays into null and throws on BigInt. Hot paths that pass
- * only plain JSON data can construct `new MessageCodec('json')` on both ends.
+ * Why `auto`: measured with bench/rings-js.ts (Node 20 on the 2-core dev VM, medians of 3; a request
+ * `{kind, id, name: 'get', args: [i, 'key-i']}` and a reply `{found, value}`, encode → ring → drain →
+ * decode, per message): v8 ≈ 6.9–7.0 µs, JSON ≈ 2.6 µs, auto ≈ 2.5–2.8 µs. v8.serialize alone is ~5 µs for
+ * a tiny object (a serializer object, a header and a fresh Buffer per call) against ~0.8 µs for
+ * JSON.stringify, and JSON can be written straight into the ring. But `submitTo` arguments are arbitrary
+ * user values, and structured clone is what users expect from worker_threads, so JSON alone would be
+ * silently lossy. `auto` walks the arguments (or return value) first — cheap for the small values that make
+ * up most cross-shard calls — and uses JSON only when it round-trips exactly: strings, booleans, null,
+ * finite numbers other than -0, arrays without holes and plain objects of those. The decoder
+ * tells the two apart by the first byte, so any format decodes anything this codec encodes.
  */
 export class MessageCodec {
-  constructor(readonly format: CodecFormat = 'v8') {}
+  constructor(readonly format: CodecFormat = 'auto') {}
 
   /** Plain-data form of anything thrown (non-Errors keep their String() as message). */
   static errorInfo(err: unknown): RemoteErrorInfo {
@@ -358,9 +368,17 @@ export class MessageCodec {
     return new RemoteError(info);
   }
 
+  /** Whether `msg` goes out as JSON with this codec's format. */
+  usesJson(msg: Message): boolean {
+    if (this.format !== 'auto') return this.format === 'json';
+    // Everything but the user's payload is ours and plain; a missing reply value decodes as undefined too.
+    if (msg.kind === 'request') return jsonExact(msg.args);
+    return !msg.ok || msg.value === undefined || jsonExact(msg.value);
+  }
+
   /** Encodes into a new byte array (throws a DataCloneError/TypeError for values the format cannot carry). */
   encode(msg: Message): Uint8Array {
-    if (this.format === 'v8') return v8.serialize(msg);
+    if (!this.usesJson(msg)) return v8.serialize(msg);
     return Buffer.from(JSON.stringify(msg), 'utf8');
   }
 
@@ -369,8 +387,8 @@ export class MessageCodec {
    * RangeError when the encoding is larger than the ring's `maxMessage`.
    */
   encodeInto(ring: MsgRing, msg: Message, publish = true): boolean {
-    if (this.format === 'v8') return ring.tryWrite(v8.serialize(msg), publish);
-    // JSON: exact UTF-8 length first so the reservation is exact, then write the string in place (no copy).
+    if (!this.usesJson(msg)) return ring.tryWrite(v8.serialize(msg), publish);
+    // Exact UTF-8 length first so the reservation is exact, then write the string in place (no copy).
     const s = JSON.stringify(msg);
     const len = Buffer.byteLength(s, 'utf8');
     const off = ring.tryReserve(len);
@@ -380,15 +398,58 @@ export class MessageCodec {
     return true;
   }
 
-  /** Decodes a message from `bytes[offset, offset + length)` (e.g. inside a `drain` callback). */
+  /** Decodes a message (either encoding) from `bytes[offset, offset + length)`, e.g. inside `drain`. */
   decode(bytes: Uint8Array, offset = 0, length = bytes.length - offset): Message {
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset + offset, length);
-    const msg: unknown = this.format === 'v8' ? v8.deserialize(buf) : JSON.parse(buf.toString('utf8'));
+    const msg: unknown = length > 0 && buf[0] === V8_TAG ? v8.deserialize(buf) : JSON.parse(buf.toString('utf8'));
     return checkMessage(msg);
   }
 }
 
-// A Buffer over each ring's data area, made once: Buffer has the native utf8Write the JSON path needs.
+// Walk budget for jsonExact: big or deep values go to v8 rather than being walked twice (and v8 handles
+// cycles, which a depth limit turns into "not plain").
+const WALK_NODES = 256;
+const WALK_DEPTH = 16;
+let walkBudget = 0;
+const isArray = Array.isArray;
+const getProto = Object.getPrototypeOf;
+const isFinite_ = Number.isFinite;
+
+/** True when JSON.parse(JSON.stringify(v)) is deep-equal to v, types and -0 included. */
+function jsonExact(v: unknown): boolean {
+  walkBudget = WALK_NODES;
+  return exact(v, 0);
+}
+
+function exact(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return isFinite_(v) && (v !== 0 || 1 / v > 0);
+    case 'object': {
+      if (v === null) return true;
+      if (--walkBudget < 0 || depth >= WALK_DEPTH) return false;
+      if (isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!exact(v[i], depth + 1)) return false; // a hole reads undefined
+        return true;
+      }
+      // Plain objects only (this realm's or another's Object.prototype, or none): class instances, Map,
+      // Date, typed arrays… all have a longer prototype chain.
+      const p: unknown = getProto(v);
+      if (p !== null && getProto(p) !== null) return false;
+      // A function-valued key (toJSON included) fails below: functions are not data, and v8 refuses them.
+      const o = v as Record<string, unknown>;
+      for (const k in o) if (!exact(o[k], depth + 1)) return false;
+      return true;
+    }
+    default:
+      return false; // undefined, bigint, symbol, function
+  }
+}
+
+// A Buffer over each ring's data area, made once: Buffer.write encodes UTF-8 in place.
 const ringBuffers = new WeakMap<MsgRing, Buffer>();
 function ringBuffer(ring: MsgRing): Buffer {
   let b = ringBuffers.get(ring);
@@ -431,7 +492,10 @@ function checkMessage(m: unknown): Message {
  * message. If P2 comes after S1, it wins the CAS and bumps seq: if the bump precedes L1, then P1 < L2 and the
  * re-check sees the message; otherwise seq != seq0 at W, and waitAsync either returns 'not-equal' at once
  * or is already queued when notify runs (its compare-and-enqueue is atomic with respect to notify).
- * The CAS makes only the first of many producers pay for a notify while the consumer wakes up.
+ * The CAS makes only the first of many producers pay for a notify while the consumer wakes up. A producer
+ * whose CAS fails found the flag cleared, after S1, by another producer, whose bump keeps the consumer from
+ * blocking this round (it sees that message at L2 or a changed seq at W); it will go through S1..L2 again
+ * before it can block, and that re-check sees the failed producer's message.
  */
 const W_SEQ = 0;
 const W_SLEEPING = 1;
@@ -618,7 +682,7 @@ export class RingMatrix {
     return r;
   }
 
-  /** Shard `me`'s waker (its own wake word; `wake(j)` for any j). */
+  /** Shard `me`'s waker (its own wake word; `wake(j)` for any j). A new object per call: keep the one. */
   waker(me: number): Waker {
     return Waker.attach(this.init.sab, 0, this.init.shards, me);
   }

@@ -11,6 +11,9 @@ import { flowHash, Reta, RX_RSS_HASH } from '../net/steer';
 import { S } from './stats';
 import { AppModule, ShardApp, Verdict } from './app';
 import { HandleTable, PacketHandle } from './handles';
+import { RingMatrix as MsgMatrix, type RingMatrixInit } from './msgring';
+import { Messenger } from './messages';
+import { LowresClock, Timers, type Timer } from './timers';
 import type { Config } from './config';
 import type { PortInfo } from '../native';
 
@@ -26,6 +29,7 @@ export interface ShardInit {
   ports: PortLayout[];
   pools: { id: number; dataRoom: number }[];
   rings: RingMatrix;
+  messages: RingMatrixInit;
   stats: SharedArrayBuffer;
   control: SharedArrayBuffer;
   statsWords: number;
@@ -43,8 +47,19 @@ export const CTRL = {
   done: 3,
   /** per-shard wake words start here */
   wakeBase: 8,
+  /** per-shard "sleeping" flags start here */
+  sleepingBase: 8 + 128,
 } as const;
-export const CONTROL_WORDS = 8 + 128;
+export const CONTROL_WORDS = 8 + 2 * 128;
+
+/** A source of work in the poll loop (Seastar's pollers). */
+export interface Poller {
+  readonly name: string;
+  /** does work; returns how much (0 = nothing) */
+  poll(): number;
+  /** is there work, without doing it? (asked before sleeping; a shard sleeps only if all say no) */
+  purePoll(): boolean;
+}
 
 export interface ShardReport {
   id: number;
@@ -74,6 +89,11 @@ export class Shard {
   readonly xshard: CrossShard | null;
   readonly handles = new HandleTable();
   readonly reta: Reta;
+  readonly clock = new LowresClock(performance.now());
+  readonly timers: Timers;
+  readonly messenger: Messenger | null;
+  readonly pollers: Poller[] = [];
+  private readonly stopHooks: (() => unknown)[] = [];
   private readonly control: Int32Array;
   private readonly batch: RxBatch;
   private readonly local: RxBatch;
@@ -92,7 +112,7 @@ export class Shard {
   private readonly retry: boolean;
   /** packets taken from each incoming ring per pass: more than a device burst, so consumers keep up */
   private readonly ringBurst: number;
-  private now = 0;
+  private loopNow = 0;
   private stopped = false;
 
   constructor(readonly init: ShardInit) {
@@ -123,6 +143,65 @@ export class Shard {
       this.steers[i] = rxq >= 0 && p.rxQueues < this.count ? 1 : 0;
       return new DpdkQueuePair(this.io, p.info.id, rxq, txq, init.config.burst, this.xshard, this.id % p.txQueues);
     });
+    this.timers = new Timers(this.clock, { onError: () => { this.stats[S.appErrors]++; } });
+    this.messenger = init.count > 1
+      ? new Messenger(MsgMatrix.attach(init.messages), this.id, this.count, (to) => this.wake(to))
+      : null;
+    const xs = this.xshard, msg = this.messenger, timers = this.timers, clock = this.clock;
+    this.pollers.push({ name: 'device-rx', poll: () => this.pollDevices(), purePoll: () => false });
+    if (xs) this.pollers.push({ name: 'shard-rings', poll: () => xs.poll(this.ringBurst, this.deliverRing, this.sendRingTx), purePoll: () => !xs.incomingEmpty() });
+    if (msg) this.pollers.push({ name: 'messages', poll: () => msg.poll(), purePoll: () => msg.purePoll() });
+    this.pollers.push({ name: 'timers', poll: () => (timers.nextDeadline() <= clock.now() ? timers.run(clock.now()) : 0), purePoll: () => timers.nextDeadline() <= performance.now() });
+    this.pollers.push({ name: 'tx-flush', poll: () => this.flushAll(), purePoll: () => false });
+  }
+
+  // ---- reactor services: timers, cross-shard calls ----
+
+  /** The low-resolution clock (ms), updated by the loop. */
+  now(): number {
+    return this.clock.now();
+  }
+  setTimeout(fn: () => unknown, ms: number): Timer {
+    return this.timers.setTimeout(fn, ms);
+  }
+  setInterval(fn: () => unknown, ms: number): Timer {
+    return this.timers.setInterval(fn, ms);
+  }
+  sleep(ms: number): Promise<void> {
+    return this.timers.sleep(ms);
+  }
+  cancel(t: Timer): boolean {
+    return this.timers.cancel(t);
+  }
+
+  /** Runs a registered task on another shard (or this one) and resolves with its result. */
+  submitTo(shard: number, task: string, ...args: unknown[]): Promise<unknown> {
+    if (this.messenger) return this.messenger.submitTo(shard, task, args);
+    if (shard !== 0) return Promise.reject(new RangeError(`no shard ${shard} (there is 1)`));
+    return Promise.resolve().then(() => {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const fn = (require('./tasks') as typeof import('./tasks')).getTask(task);
+      if (!fn) throw new Error(`no task '${task}' is registered on shard 0`);
+      return (fn as (...a: unknown[]) => unknown)(...args);
+    });
+  }
+
+  /** Runs a task on every shard; results in shard order. */
+  invokeOnAll(task: string, ...args: unknown[]): Promise<unknown[]> {
+    return Promise.all(Array.from({ length: this.count }, (_, i) => this.submitTo(i, task, ...args)));
+  }
+
+  /** Called when the shard stops (services register here). */
+  onStop(fn: () => unknown): void {
+    this.stopHooks.push(fn);
+  }
+
+  /** Wakes shard `to` if it sleeps (after a message or packets were queued for it). */
+  wake(to: number): void {
+    if (Atomics.load(this.control, CTRL.sleepingBase + to) !== 0) {
+      Atomics.add(this.control, CTRL.wakeBase + to, 1);
+      Atomics.notify(this.control, CTRL.wakeBase + to);
+    }
   }
 
   async start(): Promise<void> {
@@ -140,7 +219,7 @@ export class Shard {
 
   /** Keeps a packet past the current call (e.g. across an await); it must end in send, forward or drop. */
   hold(pkt: Packet): PacketHandle {
-    return this.handles.hold(pkt, this.now);
+    return this.handles.hold(pkt, this.loopNow);
   }
 
   private releaseIfHeld(pkt: Packet): void {
@@ -254,40 +333,58 @@ export class Shard {
     batch.count = 0;
   };
 
-  /** One pass over every poller: returns packets handled. */
-  private pollOnce(): number {
+  /** Poller: device RX bursts (with software steering) into the app. */
+  private pollDevices(): number {
+    if (this.phase !== Phase.Run) return 0;
+    // Backpressure ('retry'): while packets wait for full cross-shard rings, stop taking new ones from devices.
+    if (this.retry && this.xshard !== null && this.xshard.pending() >= this.init.config.burst * 4) return 0;
     const qps = this.qps, batch = this.batch, app = this.app, st = this.stats;
     let total = 0;
-    // Backpressure ('retry'): while packets wait for full cross-shard rings, stop taking new ones from devices.
-    const blocked = this.retry && this.xshard !== null && this.xshard.pending() >= this.init.config.burst * 4;
-    if (this.phase === Phase.Run && !blocked) {
-      for (let pi = 0; pi < qps.length; pi++) {
-        const n = qps[pi].receive(batch);
-        if (n === 0) continue;
-        total += n;
-        st[S.rxBursts]++;
-        if (this.steers[pi] === 1) {
-          this.steer(batch);
-          if (batch.count === 0) continue;
-        }
-        if (app.onBurst) {
-          try {
-            app.onBurst(batch, pi, qps);
-          } catch {
-            st[S.appErrors]++;
-            this.dropUndisposed(batch);
-          }
-          continue;
-        }
-        this.deliverPerPacket(batch, pi);
+    for (let pi = 0; pi < qps.length; pi++) {
+      const n = qps[pi].receive(batch);
+      if (n === 0) continue;
+      total += n;
+      st[S.rxBursts]++;
+      if (this.steers[pi] === 1) {
+        this.steer(batch);
+        if (batch.count === 0) continue;
       }
+      if (app.onBurst) {
+        try {
+          app.onBurst(batch, pi, qps);
+        } catch {
+          st[S.appErrors]++;
+          this.dropUndisposed(batch);
+        }
+        continue;
+      }
+      this.deliverPerPacket(batch, pi);
     }
-    if (this.xshard) total += this.xshard.poll(this.ringBurst, this.deliverRing, this.sendRingTx);
-    if (app.afterBurst) app.afterBurst();
+    return total;
+  }
+
+  /** Poller: app hook, buffered TX, cross-shard buffers, batched drops. Returns 0 (it only completes work). */
+  private flushAll(): number {
+    if (this.app.afterBurst) this.app.afterBurst();
+    const qps = this.qps;
     for (let pi = 0; pi < qps.length; pi++) qps[pi].flush();
     if (this.xshard) this.xshard.flush();
     this.io.flushDrops();
+    return 0;
+  }
+
+  /** One pass over every poller: returns work done. */
+  private pollOnce(): number {
+    const pollers = this.pollers;
+    let total = 0;
+    for (let i = 0; i < pollers.length; i++) total += pollers[i].poll();
     return total;
+  }
+
+  /** True if some poller has work (checked before going to sleep). */
+  private anyWork(): boolean {
+    for (const p of this.pollers) if (p.purePoll()) return true;
+    return false;
   }
 
   /** After a failed onBurst: frees the batch's packets that are still held, one by one (slow path). */
@@ -316,7 +413,7 @@ export class Shard {
         return false;
       case Phase.Quiesce:
         // Let deferred handlers finish (bounded by the leak deadline) and outgoing buffers empty.
-        if ((this.handles.size > 0 && this.now - this.quiesceStart() < this.leakDeadlineMs) || (this.xshard && this.xshard.pending() > 0)) return false;
+        if ((this.handles.size > 0 && this.loopNow - this.quiesceStart() < this.leakDeadlineMs) || (this.xshard && this.xshard.pending() > 0)) return false;
         Atomics.add(c, CTRL.quiesced, 1);
         this.phase = Phase.Settle;
         return false;
@@ -337,12 +434,15 @@ export class Shard {
   private settledMark = 0;
   private quiesceAt = -1;
   private quiesceStart(): number {
-    if (this.quiesceAt < 0) this.quiesceAt = this.now;
+    if (this.quiesceAt < 0) this.quiesceAt = this.loopNow;
     return this.quiesceAt;
   }
 
   private wakeAll(): void {
-    for (let s = 0; s < this.count; s++) Atomics.notify(this.control, CTRL.wakeBase + s);
+    for (let s = 0; s < this.count; s++) {
+      Atomics.add(this.control, CTRL.wakeBase + s, 1);
+      Atomics.notify(this.control, CTRL.wakeBase + s);
+    }
   }
 
   /** The poll loop; resolves when the stop protocol completes. */
@@ -362,7 +462,8 @@ export class Shard {
           let t = t0;
           let loops = 0;
           let worked = false;
-          this.now = t0;
+          this.loopNow = t0;
+          this.clock.update(t0);
           for (;;) {
             const n = this.pollOnce();
             loops++;
@@ -370,7 +471,8 @@ export class Shard {
             if ((loops & 15) !== 0) continue;
             // Every 16 passes: read the clock and the control words (both cost more than a pass's bookkeeping).
             t = performance.now();
-            this.now = t;
+            this.loopNow = t;
+            this.clock.update(t);
             if (worked) { lastWork = t; worked = false; this.sleepMs = this.idleSleepMs; }
             if (this.phase !== Phase.Run || Atomics.load(this.control, CTRL.stop) !== 0) {
               const before = this.phase;
@@ -397,7 +499,7 @@ export class Shard {
               parentPort?.postMessage({ type: 'counters', id: this.id, counters: this.app.counters() });
             }
             if (t - t0 >= this.quotaMs) break;
-            const due = this.app.pollAt ? this.app.pollAt() - t : Infinity;
+            const due = Math.min(this.app.pollAt ? this.app.pollAt() : Infinity, this.timers.nextDeadline()) - t;
             if (t - lastWork >= this.idleThresholdMs && due > 0.05) {
               // Idle: sleep until a peer or the main thread wakes us, or the device poll interval passes.
               st[S.loops] += loops;
@@ -406,6 +508,15 @@ export class Shard {
               st[S.held] = this.lcore.held();
               const wakeIdx = CTRL.wakeBase + this.id;
               const seq = Atomics.load(this.control, wakeIdx);
+              // Announce sleep, then re-check every poller: a peer that queued work before seeing the flag
+              // is caught here; one that queues after sees the flag and bumps the wake word.
+              Atomics.store(this.control, CTRL.sleepingBase + this.id, 1);
+              if (this.anyWork()) {
+                Atomics.store(this.control, CTRL.sleepingBase + this.id, 0);
+                lastWork = performance.now();
+                setImmediate(slice);
+                return;
+              }
               const ts = performance.now();
               // Back off while idle persists: 1 ms, doubling up to idleMaxSleepMs (the wake bound for devices
               // that cannot interrupt; peers and the main thread wake us at once through the wake word).
@@ -419,6 +530,7 @@ export class Shard {
                 if (resumed) return;
                 resumed = true;
                 clearTimeout(timer);
+                Atomics.store(this.control, CTRL.sleepingBase + this.id, 0);
                 const now = performance.now();
                 st[S.idleMs] += now - ts;
                 st[S.wakeups]++;
@@ -451,6 +563,14 @@ export class Shard {
     const drainedAtStop = this.xshard ? this.xshard.drainAll() : 0;
     if (this.app.stop) await this.app.stop();
     const appCounters = this.app.counters ? this.app.counters() : {};
+    for (const h of this.stopHooks.reverse()) {
+      try {
+        await h();
+      } catch {
+        this.stats[S.appErrors]++;
+      }
+    }
+    if (this.messenger) this.messenger.failPending('the shard stopped');
     const lcoreStats = this.lcore.stats();
     const handlesAtClose = this.handles.size;
     const heldAtClose = this.lcore.close();

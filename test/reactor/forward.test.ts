@@ -98,6 +98,7 @@ describe('cross-shard forwarding', () => {
         const st = JSON.parse(lines[lines.length - 1].slice(6)) as { shards: { fwdIn: number }[] };
         return (st.shards[0].fwdIn > 100000 && st.shards[1].fwdIn > 100000) || !p.running();
       }, { timeoutMs: 30000, what: 'both shards forwarding under load' });
+      if (!p.running()) throw new Error(`netstar exited early:\n${p.output().slice(-3000)}`);
       const r = await p.stop({ timeoutMs: 15000 });
       expect(r.killed).toBe(false);
       expect(r.code).toBe(0);

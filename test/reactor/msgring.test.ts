@@ -5,7 +5,7 @@ import { Worker } from 'worker_threads';
 import { MessageCodec, Message, MsgRing, RemoteError, ReplyMessage, RingMatrix, Waker } from '../../reactor/msgring';
 import { Prng } from '../wire/prng';
 import { waitFor } from '../helpers/wait';
-import { C, STOP_SEQ, WorkerJob, WorkerReport, fnv1a, mix, payloadByte, payloadLen, writeNumbered } from './msgring.worker';
+import { C, STOP_SEQ, WorkerJob, WorkerReport, fnv1a, mix, payloadByte, payloadLen } from './msgring.worker';
 
 const WORKER = path.join(__dirname, 'msgring.worker.js');
 
@@ -274,8 +274,7 @@ describe('MessageCodec', () => {
   const request = (args: unknown[]): Message => ({ kind: 'request', id: 42, name: 'task', args });
 
   test('v8 round-trips structured-clone values', () => {
-    const codec = new MessageCodec();
-    expect(codec.format).toBe('v8');
+    const codec = new MessageCodec('v8');
     const cyclic: { self?: unknown; n: number } = { n: 1 };
     cyclic.self = cyclic;
     const args = [undefined, null, 1.5, -0, 2n ** 70n, 'héllo', [1, [2, 3]], new Map([[1, { a: 2 }]]), new Set(['x']), new Date(5), Uint8Array.of(1, 2, 3), cyclic];
@@ -301,6 +300,56 @@ describe('MessageCodec', () => {
     expect(c.self).toBe(c);
   });
 
+  test('auto sends JSON only when JSON carries the value exactly, v8 otherwise; every format decodes both', () => {
+    const auto = new MessageCodec();
+    expect(auto.format).toBe('auto');
+    class Point {
+      constructor(readonly x: number) {}
+    }
+    const deep: unknown[] = [];
+    let d: unknown[] = deep;
+    for (let i = 0; i < 40; i++) d = d[0] = [] as unknown[];
+    const cyclic: { self?: unknown } = {};
+    cyclic.self = cyclic;
+    const nullProto = Object.create(null) as Record<string, unknown>;
+    nullProto.a = 1;
+    const plain: unknown[][] = [[], [1, 'two', true, null, { a: [1.5, { b: 'c' }] }], [nullProto], [-1e300, 0, 'ü\u{1F600}\ud800']];
+    const rich: unknown[][] = [[undefined], [NaN], [Infinity], [-0], [1n], [[1, , 3]], [{ a: undefined }], [new Date(0)], [new Map()], [Uint8Array.of(1)], [new Point(1)], [deep], [cyclic]];
+    const uncloneable: unknown[][] = [[() => 1], [{ toJSON: () => 1 }]];
+    for (const args of plain) {
+      const m: Message = { kind: 'request', id: 1, name: 'n', args };
+      expect(auto.usesJson(m)).toBe(true);
+      const b = auto.encode(m);
+      expect(b[0]).toBe('{'.charCodeAt(0));
+      expect(auto.decode(b)).toEqual(m);
+    }
+    for (const args of rich) {
+      const m: Message = { kind: 'request', id: 1, name: 'n', args };
+      expect(auto.usesJson(m)).toBe(false);
+      const b = auto.encode(m);
+      expect(b[0]).toBe(0xff);
+      const out = auto.decode(b);
+      expect(out.kind === 'request' && out.args.length).toBe(1);
+    }
+    for (const args of uncloneable) {
+      // Functions cannot cross threads: not silently dropped (JSON) or called (toJSON), but an error.
+      const m: Message = { kind: 'request', id: 1, name: 'n', args };
+      expect(auto.usesJson(m)).toBe(false);
+      expect(() => auto.encode(m)).toThrow(/could not be cloned/);
+    }
+    // A void task's reply (value undefined) and error replies stay on the JSON path.
+    const voidReply: Message = { kind: 'reply', id: 3, ok: true, value: undefined };
+    expect(auto.usesJson(voidReply)).toBe(true);
+    const back = auto.decode(auto.encode(voidReply));
+    expect(back.kind === 'reply' && back.ok && back.value).toBeUndefined();
+    expect(auto.usesJson(MessageCodec.errorReply(4, new Error('x')))).toBe(true);
+    // Decoding does not depend on the decoder's format.
+    const req: Message = { kind: 'request', id: 9, name: 'x', args: [1, 'a'] };
+    for (const enc of ['auto', 'v8', 'json'] as const) {
+      for (const dec of ['auto', 'v8', 'json'] as const) expect(new MessageCodec(dec).decode(new MessageCodec(enc).encode(req))).toEqual(req);
+    }
+  });
+
   test('errors cross as plain data and come back throwable', () => {
     class QuotaError extends Error {
       constructor(m: string) {
@@ -308,7 +357,7 @@ describe('MessageCodec', () => {
         this.name = 'QuotaError';
       }
     }
-    for (const format of ['v8', 'json'] as const) {
+    for (const format of ['auto', 'v8', 'json'] as const) {
       const codec = new MessageCodec(format);
       const thrown = new QuotaError('over quota');
       const r = codec.decode(codec.encode(MessageCodec.errorReply(7, thrown))) as ReplyMessage;
@@ -336,8 +385,8 @@ describe('MessageCodec', () => {
     expect(() => new MessageCodec('v8').decode(new MessageCodec('v8').encode({ x: 1 } as unknown as Message))).toThrow(/not a request/);
   });
 
-  test('encodeInto writes one ring message per call in both formats, false when full', () => {
-    for (const format of ['v8', 'json'] as const) {
+  test('encodeInto writes one ring message per call in every format, false when full', () => {
+    for (const format of ['auto', 'v8', 'json'] as const) {
       const codec = new MessageCodec(format);
       const ring = MsgRing.create(1024);
       let n = 0;
@@ -485,7 +534,7 @@ describe('MsgRing across threads', () => {
     }
   });
 
-  test.each(['v8', 'json'] as const)('request/reply ping-pong with both sides sleeping (%s codec)', async (format) => {
+  test.each(['auto', 'v8', 'json'] as const)('request/reply ping-pong with both sides sleeping (%s codec)', async (format) => {
     const m = RingMatrix.create(2, 1 << 16);
     const { worker, report } = startWorker({ mode: 'echo', init: m.init, format, sleepMs: 600_000 });
     const codec = new MessageCodec(format);

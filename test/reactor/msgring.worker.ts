@@ -90,7 +90,7 @@ async function sleepyConsumer(job: Extract<WorkerJob, { mode: 'sleepy-consumer' 
   let expected = 0;
   let stop = false;
   let consumed = 0;
-  const onMsg = (b: Uint8Array, off: number, len: number): void => {
+  const onMsg = (_b: Uint8Array, off: number, len: number): void => {
     const seq = ring.view.getUint32(off, true);
     if (seq === STOP_SEQ) {
       stop = true;

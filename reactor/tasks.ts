@@ -1,0 +1,20 @@
+// Tasks callable across shards by name (submitTo). A module registers its tasks at load time; every shard
+// loads the same modules (the app's), so a name means the same function everywhere.
+export type Task = (...args: never[]) => unknown;
+
+const registry = new Map<string, Task>();
+
+/** Registers a task; registering the same name twice with another function is an error. */
+export function registerTask<A extends unknown[], R>(name: string, fn: (...args: A) => R): void {
+  const prev = registry.get(name);
+  if (prev && prev !== (fn as unknown as Task)) throw new Error(`task '${name}' is already registered`);
+  registry.set(name, fn as unknown as Task);
+}
+
+export function getTask(name: string): Task | undefined {
+  return registry.get(name);
+}
+
+export function taskNames(): string[] {
+  return [...registry.keys()];
+}
