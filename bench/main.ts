@@ -4,11 +4,13 @@ import { parseArgs } from 'node:util';
 import { benchL2fwd } from './l2fwd';
 import { benchForward } from './forward';
 import { benchRings } from './rings';
+import { benchHttpd } from './httpd';
 
 const BENCHES: Record<string, (o: { rounds: number; seconds: number; json: boolean; core: number }) => Promise<unknown>> = {
   l2fwd: benchL2fwd,
   forward: benchForward,
   rings: benchRings,
+  httpd: benchHttpd,
 };
 
 async function main(): Promise<number> {

@@ -78,7 +78,7 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
         const c = (k: number): number => engine.shardCounter(s, k);
         return {
           fwdIn: c(S.fwdIn), fwdOut: c(S.fwdOut), fwdDropped: c(S.fwdDropped), ringFull: c(S.ringFull), steered: c(S.steered),
-          appErrors: c(S.appErrors), leaks: c(S.leaks), held: c(S.held), busyMs: c(S.busyMs), idleMs: c(S.idleMs), sleeps: c(S.sleeps), loops: c(S.loops),
+          appErrors: c(S.appErrors), leaks: c(S.leaks), toStack: c(S.toStack), toNf: c(S.toNf), held: c(S.held), busyMs: c(S.busyMs), idleMs: c(S.idleMs), sleeps: c(S.sleeps), loops: c(S.loops),
         };
       });
       log(`STATS ${JSON.stringify({ t: Date.now(), dt, ports, busyMs: busy, idleMs: idle, held, shards, app: engine.appTotals() })}`);

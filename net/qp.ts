@@ -107,6 +107,13 @@ export class ShardIO {
     if (this.freeCount === MAX_BURST) this.flushDrops();
   }
 
+  /** Frees a packet that was consumed (not a drop: the stack took its contents). */
+  free(slot: number): void {
+    this.origin[slot] = -1;
+    this.dropDesc[this.freeCount++] = slot;
+    if (this.freeCount === MAX_BURST) this.flushDrops();
+  }
+
   flushDrops(): void {
     if (this.freeCount === 0) return;
     const p = this.params;

@@ -33,7 +33,7 @@ export function flowHash(v: DataView, off: number, len: number): number {
   let ports = 0;
   const frag = v.getUint16(ip + 6) & 0x3fff;
   if ((proto === 6 || proto === 17) && frag === 0 && ip + ihl + 4 <= end) ports = v.getUint16(ip + ihl) ^ v.getUint16(ip + ihl + 2);
-  return mix((a ^ b) + Math.imul(ports, 0x9e3779b1) + proto);
+  return mix(((a ^ b) >>> 0) + Math.imul(ports, 0x9e3779b1) + proto);
 }
 
 /** A redirection table: hash -> shard. */
@@ -45,4 +45,10 @@ export class Reta {
   shardOf(hash: number): number {
     return this.table[hash & (RETA_SIZE - 1)];
   }
+}
+
+/** flowHash of a tuple, without a frame: what a packet of this flow will hash to (either direction). */
+export function tupleHash(ipA: number, ipB: number, proto: number, portA: number, portB: number): number {
+  const ports = (proto === 6 || proto === 17) ? (portA ^ portB) : 0;
+  return mix(((ipA ^ ipB) >>> 0) + Math.imul(ports, 0x9e3779b1) + proto);
 }

@@ -48,4 +48,6 @@ export interface AppModule<S = unknown> {
 export const APPS: Record<string, string> = {
   l2fwd: 'apps/l2fwd/index',
   linkem: 'apps/linkem/index',
+  echo: 'apps/echo/index',
+  httpd: 'apps/httpd/index',
 };

@@ -28,6 +28,15 @@ export const portSchema = z.object({
   txDesc: z.number().int().min(32).max(32768).default(1024),
   mtu: z.number().int().min(68).max(9600).optional(),
   promiscuous: z.boolean().default(true),
+  /** Give this port an address: the shard's TCP/IP stack answers ARP/ICMP and owns its sockets. */
+  stack: z.object({
+    address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 address with prefix, e.g. 198.18.1.2/24'),
+    gateway: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address').optional(),
+    mtu: z.number().int().min(576).max(9000).optional(),
+    /** TCP/UDP to our address on a port nobody holds: 'rst' = the stack answers (RST / ICMP port unreachable), 'nf' = the NF pipeline gets it */
+    closedPorts: z.enum(['rst', 'nf']).default('rst'),
+    tcp: z.record(z.unknown()).optional(),
+  }).strict().optional(),
 }).strict();
 
 export const configSchema = z.object({

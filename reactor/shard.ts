@@ -8,6 +8,7 @@ import { native, NativeLcore, RX_DESC_WORDS, RXD } from '../native';
 import { Packet, PacketMemory, RxBatch } from '../net/packet';
 import { CrossShard, DpdkQueuePair, RingMatrix, ShardIO } from '../net/qp';
 import { flowHash, Reta, RX_RSS_HASH } from '../net/steer';
+import { ShardStack, type PortStackConfig } from '../net/netstack';
 import { S } from './stats';
 import { AppModule, ShardApp, Verdict } from './app';
 import { HandleTable, PacketHandle } from './handles';
@@ -93,7 +94,10 @@ export class Shard {
   readonly timers: Timers;
   readonly messenger: Messenger | null;
   readonly pollers: Poller[] = [];
+  /** the TCP/IP stack of each port that has an address (by port index), else null */
+  readonly stacks: (ShardStack | null)[] = [];
   private readonly stopHooks: (() => unknown)[] = [];
+  private readonly hasStack: boolean;
   private readonly control: Int32Array;
   private readonly batch: RxBatch;
   private readonly local: RxBatch;
@@ -144,6 +148,13 @@ export class Shard {
       return new DpdkQueuePair(this.io, p.info.id, rxq, txq, init.config.burst, this.xshard, this.id % p.txQueues);
     });
     this.timers = new Timers(this.clock, { onError: () => { this.stats[S.appErrors]++; } });
+    const myPool = (init.pools[this.id] ?? init.pools[0]).id;
+    init.config.ports.forEach((pc, i) => {
+      this.stacks.push(pc.stack
+        ? new ShardStack(this, i, init.ports[i].info.mac, { ...pc.stack, tcp: pc.stack.tcp as PortStackConfig['tcp'] }, this.qps[i], this.lcore, mem, myPool)
+        : null);
+    });
+    this.hasStack = this.stacks.some((x) => x !== null);
     this.messenger = init.count > 1
       ? new Messenger(MsgMatrix.attach(init.messages), this.id, this.count, (to) => this.wake(to))
       : null;
@@ -152,6 +163,19 @@ export class Shard {
     if (xs) this.pollers.push({ name: 'shard-rings', poll: () => xs.poll(this.ringBurst, this.deliverRing, this.sendRingTx), purePoll: () => !xs.incomingEmpty() });
     if (msg) this.pollers.push({ name: 'messages', poll: () => msg.poll(), purePoll: () => msg.purePoll() });
     this.pollers.push({ name: 'timers', poll: () => (timers.nextDeadline() <= clock.now() ? timers.run(clock.now()) : 0), purePoll: () => timers.nextDeadline() <= performance.now() });
+    if (this.hasStack) {
+      const stacks = this.stacks.filter((x): x is ShardStack => x !== null).map((x) => x.stack);
+      this.pollers.push({
+        name: 'tcpip',
+        poll: () => {
+          const now = clock.now();
+          let n = 0;
+          for (const st of stacks) if (st.pollAt() <= now) { st.poll(now); n++; }
+          return n;
+        },
+        purePoll: () => { const now = performance.now(); return stacks.some((st) => st.pollAt() <= now); },
+      });
+    }
     this.pollers.push({ name: 'tx-flush', poll: () => this.flushAll(), purePoll: () => false });
   }
 
@@ -272,10 +296,21 @@ export class Shard {
 
   /** Runs the app over a batch, per packet (exceptions drop and count). */
   private deliverPerPacket(batch: RxBatch, portIndexHint: number): void {
-    const pkt = this.pkt, app = this.app, qps = this.qps, io = this.io, st = this.stats;
+    const pkt = this.pkt, app = this.app, qps = this.qps, io = this.io, st = this.stats, stacks = this.stacks;
     for (let i = 0, n = batch.count; i < n; i++) {
       batch.at(i, pkt);
       const pi = portIndexHint >= 0 ? portIndexHint : this.portIndexOf[pkt.port];
+      if (this.hasStack && pi >= 0) {
+        // The distributor: the local TCP/IP stack's traffic goes to the stack, the rest to the NF pipeline.
+        const ss = stacks[pi];
+        if (ss !== null && (ss.stack.accepts(pkt.bytes, pkt.offset, pkt.length) || (ss.closedToStack && ss.isForUs(pkt.bytes, pkt.offset, pkt.length)))) {
+          st[S.toStack]++;
+          ss.stack.receive(pkt.bytes, pkt.offset, pkt.length, this.clock.now());
+          io.free(pkt.slot);
+          continue;
+        }
+        st[S.toNf]++;
+      }
       let v: number;
       try {
         v = pi >= 0 ? app.onPacket(pkt, pi) : Verdict.DROP;
@@ -349,7 +384,7 @@ export class Shard {
         this.steer(batch);
         if (batch.count === 0) continue;
       }
-      if (app.onBurst) {
+      if (app.onBurst && this.stacks[pi] === null) {
         try {
           app.onBurst(batch, pi, qps);
         } catch {
@@ -499,7 +534,8 @@ export class Shard {
               parentPort?.postMessage({ type: 'counters', id: this.id, counters: this.app.counters() });
             }
             if (t - t0 >= this.quotaMs) break;
-            const due = Math.min(this.app.pollAt ? this.app.pollAt() : Infinity, this.timers.nextDeadline()) - t;
+            let due = Math.min(this.app.pollAt ? this.app.pollAt() : Infinity, this.timers.nextDeadline()) - t;
+            if (this.hasStack) for (const x of this.stacks) if (x) due = Math.min(due, x.stack.pollAt() - t);
             if (t - lastWork >= this.idleThresholdMs && due > 0.05) {
               // Idle: sleep until a peer or the main thread wakes us, or the device poll interval passes.
               st[S.loops] += loops;
@@ -571,6 +607,8 @@ export class Shard {
       }
     }
     if (this.messenger) this.messenger.failPending('the shard stopped');
+    for (const x of this.stacks) if (x) x.release(this.io);
+    this.io.flushDrops();
     const lcoreStats = this.lcore.stats();
     const handlesAtClose = this.handles.size;
     const heldAtClose = this.lcore.close();

@@ -4,8 +4,10 @@ export const MAX_PORTS = 32;
 export const S = {
   loops: 0, busyMs: 1, idleMs: 2, held: 3, rxBursts: 4, appErrors: 5, sleeps: 6, wakeups: 7,
   fwdOut: 8, fwdIn: 9, fwdDropped: 10, tasks: 11, timers: 12, leaks: 13, ringFull: 14, steered: 15,
+  /** distributor: packets for the local TCP/IP stack, packets for the NF pipeline */
+  toStack: 16, toNf: 17,
 } as const;
-export const SHARD_WORDS = 16;
+export const SHARD_WORDS = 24;
 /** Per-port counter indexes (after the shard-wide block). */
 export const P = { rx: 0, tx: 1, txDropped: 2, dropped: 3, rxBytes: 4, txBytes: 5 } as const;
 export const PORT_WORDS = 6;

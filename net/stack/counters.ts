@@ -10,7 +10,7 @@ export class StackCounters {
   /** VLAN-tagged frames (the stack runs on untagged ports). */
   rxVlanTagged = 0;
   rxUnknownEtherType = 0;
-  /** Exceptions caught at the receive() boundary; must stay 0 (a parser bug otherwise). */
+  /** Exceptions caught at the receive() and accepts() boundaries; must stay 0 (a parser bug otherwise). */
   rxExceptions = 0;
   txFrames = 0;
 

@@ -354,6 +354,7 @@ export class Interface {
     try {
       return this.classify(frame, offset, length);
     } catch {
+      this.counters.rxExceptions++;
       return false;
     }
   }

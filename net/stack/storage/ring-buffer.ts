@@ -81,8 +81,8 @@ export class RingBuffer {
     const count = Math.max(0, Math.min(n, this.len));
     this.readAt = (this.readAt + count) % this.capacity;
     this.len -= count;
-    // Rewinding an empty buffer keeps later reads and writes in one piece more often.
-    if (this.len === 0) this.readAt = 0;
+    // No rewind to 0 when empty: out-of-order bytes may sit in the unallocated region, placed
+    // relative to the current read position.
     return count;
   }
 

@@ -36,13 +36,31 @@ export class TimerHeap<T> {
     it[i] = item;
   }
 
-  /** Remove and return the earliest item if its deadline is at or before `now`, else undefined. */
+  /** The item with the earliest deadline, undefined when empty. */
+  peekItem(): T | undefined {
+    return this.items.length > 0 ? this.items[0] : undefined;
+  }
+
+  /** Deadline of the entry popDue() returned last. */
+  poppedDeadline = Infinity;
+
+  /**
+   * Remove and return the earliest item if its deadline is at or before `now`, else undefined;
+   * its deadline is left in poppedDeadline (so the owner can tell a stale entry).
+   */
   popDue(now: number): T | undefined {
     if (this.deadlines.length === 0 || this.deadlines[0] > now) return undefined;
+    this.poppedDeadline = this.deadlines[0];
     return this.pop();
   }
 
-  /** The popped deadline is not returned: owners re-check their own deadlines. */
+  /** Remove the earliest entry whatever its deadline (dropping stale entries). */
+  popAny(): T | undefined {
+    if (this.deadlines.length === 0) return undefined;
+    this.poppedDeadline = this.deadlines[0];
+    return this.pop();
+  }
+
   private pop(): T {
     const d = this.deadlines;
     const it = this.items;

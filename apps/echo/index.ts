@@ -1,0 +1,63 @@
+// echo: TCP and UDP echo on the shard's TCP/IP stack (every shard listens; steering decides who serves).
+import { z } from 'zod';
+import { NetstarError } from '../../native';
+import type { Config } from '../../reactor/config';
+import { AppModule, ShardApp, Verdict } from '../../reactor/app';
+import type { Shard } from '../../reactor/shard';
+import type { TcpSocket } from '../../net/stack';
+
+const schema = z.object({
+  port: z.number().int().min(1).max(65535).default(7),
+  /** which configured port's stack serves (index in config.ports) */
+  portIndex: z.number().int().min(0).default(0),
+  udp: z.boolean().default(true),
+  tcp: z.boolean().default(true),
+}).strict();
+type Settings = z.infer<typeof schema>;
+
+const app: AppModule<Settings> = {
+  name: 'echo',
+  settings(config: Config): Settings {
+    const r = schema.safeParse(config.app);
+    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for echo:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+    if (!config.ports[r.data.portIndex]?.stack) throw new NetstarError('ERR_CONFIG', `echo: port ${r.data.portIndex} has no stack (give it "stack": {"address": "…/prefix"})`);
+    return r.data;
+  },
+  createShard(shard: Shard, s: Settings): ShardApp {
+    const stack = shard.stacks[s.portIndex]!.stack;
+    let conns = 0, bytes = 0, datagrams = 0, errors = 0;
+    if (s.tcp) {
+      const listener = stack.tcpListen(s.port, { backlog: 1024 });
+      const serve = async (sock: TcpSocket): Promise<void> => {
+        conns++;
+        try {
+          for await (const chunk of sock) {
+            bytes += chunk.length;
+            await sock.write(chunk);
+          }
+          sock.end();
+        } catch {
+          errors++;
+          sock.abort();
+        }
+      };
+      void (async () => { for await (const sock of listener) void serve(sock); })().catch(() => undefined);
+      shard.onStop(() => listener.close());
+    }
+    if (s.udp) {
+      const u = stack.udpBind(s.port);
+      void (async () => {
+        for await (const d of u) {
+          datagrams++;
+          u.sendTo(d.data, d.address, d.port);
+        }
+      })().catch(() => undefined);
+      shard.onStop(() => u.close());
+    }
+    return {
+      onPacket: () => Verdict.DROP, // not for the stack: nothing else runs here
+      counters: () => ({ connections: conns, tcpBytes: bytes, datagrams, errors }),
+    };
+  },
+};
+export default app;
