@@ -50,4 +50,5 @@ export const APPS: Record<string, string> = {
   linkem: 'apps/linkem/index',
   echo: 'apps/echo/index',
   httpd: 'apps/httpd/index',
+  iperf3: 'apps/iperf3/index',
 };

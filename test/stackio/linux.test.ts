@@ -122,3 +122,30 @@ asyncio.run(main())
     });
   });
 });
+
+describe('iperf3 against our stack', () => {
+  const dir = tmpDir('iperf');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('the stock iperf3 client completes forward, reverse and 2-stream tests', async () => {
+    await withTopology('ip', async (topo) => {
+      const t = await buildStackTopology(topo, filePrefix('ip'));
+      const srv = topo.spawn('srv', process.execPath, [CLI_PATH, 'run', 'iperf3', '-c', writeJson(dir, 'i.json', t.serverConfig({})), '--stats', '--json']);
+      await srv.waitForOutput(/^STATS /m, 20000);
+      await waitFor(async () => (await topo.exec('cli', 'ping', ['-c', '1', '-W', '1', t.serverIp])).code === 0, { timeoutMs: 15000, what: 'ping our stack' });
+      for (const extra of [[], ['-R'], ['-P', '2']]) {
+        const r = await topo.exec('cli', 'iperf3', ['-c', t.serverIp, '-t', '2', '-J', ...extra], { timeoutMs: 40000 });
+        const j = JSON.parse(r.stdout) as { error?: string; end: { sum_received: { bytes: number }; sum_sent: { bytes: number } } };
+        expect(j.error).toBeUndefined();
+        expect(r.code).toBe(0);
+        expect(j.end.sum_received.bytes).toBeGreaterThan(1 << 20);
+      }
+      await srv.stop({ timeoutMs: 15000 });
+      const s = summaryOf(srv.stdout());
+      expect(s.app.tests).toBe(3);
+      expect(s.app.bytesIn).toBeGreaterThan(1 << 20);
+      expect(s.app.bytesOut).toBeGreaterThan(1 << 20);
+      expect(s.leaked).toBe(0);
+    });
+  });
+});

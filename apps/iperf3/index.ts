@@ -1,0 +1,156 @@
+// iperf3: a server speaking the iperf3 protocol (TCP tests, forward and reverse) on the shard's TCP/IP
+// stack, so the stock iperf3 client measures our stack in both directions.
+// Protocol: control connection sends a 37-byte cookie; states are single signed bytes; parameters and
+// results are JSON framed by a 4-byte big-endian length; data streams open with the same cookie.
+import { z } from 'zod';
+import { NetstarError } from '../../native';
+import type { Config } from '../../reactor/config';
+import { AppModule, ShardApp, Verdict } from '../../reactor/app';
+import type { Shard } from '../../reactor/shard';
+import type { TcpSocket } from '../../net/stack';
+
+const State = { TEST_START: 1, TEST_RUNNING: 2, TEST_END: 4, PARAM_EXCHANGE: 9, CREATE_STREAMS: 10, EXCHANGE_RESULTS: 13, DISPLAY_RESULTS: 14, IPERF_DONE: 16, ACCESS_DENIED: -1, SERVER_ERROR: -2 } as const;
+const COOKIE = 37;
+
+const schema = z.object({
+  port: z.number().int().min(1).max(65535).default(5201),
+  portIndex: z.number().int().min(0).default(0),
+  maxStreams: z.number().int().min(1).max(128).default(16),
+}).strict();
+type Settings = z.infer<typeof schema>;
+
+/** Buffered exact reads over a TcpSocket. */
+class Reader {
+  private buf = new Uint8Array(0);
+  constructor(private readonly sock: TcpSocket) {}
+  async exactly(n: number): Promise<Uint8Array> {
+    while (this.buf.length < n) {
+      const c = await this.sock.read();
+      if (c === null) throw new Error('connection closed');
+      const b = new Uint8Array(this.buf.length + c.length);
+      b.set(this.buf);
+      b.set(c, this.buf.length);
+      this.buf = b;
+    }
+    const out = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    return out;
+  }
+}
+
+interface Params { parallel?: number; reverse?: boolean; len?: number; tcp?: boolean; udp?: boolean; bidirectional?: boolean }
+
+function jsonFrame(o: unknown): Uint8Array {
+  const body = new TextEncoder().encode(JSON.stringify(o));
+  const f = new Uint8Array(4 + body.length);
+  new DataView(f.buffer).setInt32(0, body.length);
+  f.set(body, 4);
+  return f;
+}
+
+const app: AppModule<Settings> = {
+  name: 'iperf3',
+  settings(config: Config): Settings {
+    const r = schema.safeParse(config.app);
+    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for iperf3:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+    if (!config.ports[r.data.portIndex]?.stack) throw new NetstarError('ERR_CONFIG', `iperf3: port ${r.data.portIndex} has no stack`);
+    return r.data;
+  },
+  createShard(shard: Shard, s: Settings): ShardApp {
+    const stack = shard.stacks[s.portIndex]!.stack;
+    const c = { tests: 0, denied: 0, errors: 0, bytesIn: 0, bytesOut: 0 };
+    // The test in progress: its cookie and the data streams waiting to join it.
+    interface ActiveTest { cookie: string; streams: TcpSocket[]; want: number; joined: () => void }
+    let active = null as ActiveTest | null;
+    const current = (): ActiveTest | null => active;
+
+    const control = async (sock: TcpSocket, r: Reader, cookie: string): Promise<void> => {
+      if (active) {
+        c.denied++;
+        await sock.write(Int8Array.of(State.ACCESS_DENIED) as unknown as Uint8Array);
+        sock.end();
+        return;
+      }
+      c.tests++;
+      const send = (st: number): Promise<void> => sock.write(new Uint8Array(Int8Array.of(st).buffer));
+      await send(State.PARAM_EXCHANGE);
+      const plen = new DataView((await r.exactly(4)).slice().buffer).getInt32(0);
+      if (plen <= 0 || plen > 65536) throw new Error('bad parameter length');
+      const params = JSON.parse(new TextDecoder().decode(await r.exactly(plen))) as Params;
+      if (params.udp || params.bidirectional) { await send(State.SERVER_ERROR); sock.end(); return; }
+      const want = Math.max(1, Math.min(params.parallel ?? 1, s.maxStreams));
+      const blk = Math.max(1, Math.min(params.len ?? 131072, 1 << 20));
+      let joinedAll: () => void = () => {};
+      const allJoined = new Promise<void>((res) => { joinedAll = res; });
+      active = { cookie, streams: [], want, joined: () => joinedAll() };
+      try {
+        await send(State.CREATE_STREAMS);
+        await allJoined;
+        const streams = active.streams;
+        await send(State.TEST_START);
+        await send(State.TEST_RUNNING);
+        const t0 = performance.now();
+        const bytes = new Array<number>(streams.length).fill(0);
+        let running = true;
+        const block = new Uint8Array(blk);
+        for (let i = 0; i < blk; i++) block[i] = (i * 31) & 255;
+        const pumps = streams.map(async (ds, i) => {
+          try {
+            if (params.reverse) {
+              while (running) { await ds.write(block); bytes[i] += blk; c.bytesOut += blk; }
+            } else {
+              for (;;) { const d = await ds.read(); if (d === null) break; bytes[i] += d.length; c.bytesIn += d.length; }
+            }
+          } catch {
+            // the client closes data streams at the end of the test
+          }
+        });
+        const end = await r.exactly(1);
+        if (end[0] !== State.TEST_END) throw new Error(`unexpected state ${end[0]}`);
+        running = false;
+        const secs = (performance.now() - t0) / 1000;
+        await send(State.EXCHANGE_RESULTS);
+        const rlen = new DataView((await r.exactly(4)).slice().buffer).getInt32(0);
+        if (rlen <= 0 || rlen > 1 << 20) throw new Error('bad results length');
+        await r.exactly(rlen); // the client's results (not needed here)
+        await sock.write(jsonFrame({
+          cpu_util_total: 0, cpu_util_user: 0, cpu_util_system: 0,
+          sender_has_retransmits: params.reverse ? 0 : -1,
+          streams: streams.map((_, i) => ({ id: i === 0 ? 1 : i + 2, bytes: bytes[i], retransmits: params.reverse ? 0 : -1, jitter: 0, errors: 0, packets: 0, start_time: 0, end_time: secs })),
+        }));
+        await send(State.DISPLAY_RESULTS);
+        await r.exactly(1).catch(() => undefined); // IPERF_DONE
+        for (const ds of streams) ds.close();
+        await Promise.race([Promise.all(pumps), shard.sleep(2000)]);
+        sock.end();
+      } finally {
+        active = null;
+      }
+    };
+
+    const listener = stack.tcpListen(s.port, { backlog: 128 });
+    void (async () => {
+      for await (const sock of listener) {
+        void (async () => {
+          const r = new Reader(sock);
+          try {
+            const cookie = new TextDecoder().decode(await r.exactly(COOKIE));
+            const a = current();
+            if (a && a.cookie === cookie && a.streams.length < a.want) {
+              a.streams.push(sock);
+              if (a.streams.length === a.want) a.joined();
+              return;
+            }
+            await control(sock, r, cookie);
+          } catch {
+            c.errors++;
+            sock.abort();
+          }
+        })();
+      }
+    })().catch(() => undefined);
+    shard.onStop(() => listener.close());
+    return { onPacket: () => Verdict.DROP, counters: () => ({ ...c }) };
+  },
+};
+export default app;
