@@ -3,7 +3,7 @@
 // retransmit and NewReno (RFC 5681, RFC 6582), CUBIC (RFC 9438), RFC 5961 RST/SYN/ACK checks.
 // It is driven by the TCP layer: input() per segment, dispatch() when dirty, onTimer() when due.
 
-import { IpProtocol, TcpFlags, TcpOptions, TcpRepr, TcpTimestamps, TcpView, WireError, seqLe, seqLt } from '../../wire';
+import { IpProtocol, TcpFlags, TcpOptions, TcpRepr, TcpTimestamps, TcpView, WireError } from '../../wire';
 import { ResolvedTcpConfig } from '../config';
 import { StackCounters } from '../counters';
 import { Interface, L4_OFFSET } from '../iface/interface';
@@ -34,9 +34,17 @@ const TCP_HEADER = 20;
 const TS_OPTION_LEN = 12;
 const DUP_THRESH = 3;
 
+// Sequence arithmetic modulo 2^32. Local copies of the wire helpers: called many times per segment,
+// and CommonJS re-exports put a getter in front of every imported call.
 /** a - b for sequence numbers, as a signed 32-bit distance. */
 function seqSub(a: number, b: number): number {
   return (a - b) | 0;
+}
+function seqLt(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+function seqLe(a: number, b: number): boolean {
+  return ((a - b) | 0) <= 0;
 }
 function seqAddN(a: number, n: number): number {
   return (a + n) >>> 0;
