@@ -86,6 +86,9 @@ const app: AppModule<L2fwdSettings> = {
           const w0 = w[o * 3], w1 = w[o * 3 + 1], w2 = w[o * 3 + 2];
           const h0 = h[o * 3], h1 = h[o * 3 + 1], h2 = h[o * 3 + 2];
           const views = batch.mem.views, words = batch.mem.words;
+          // Packets of a burst nearly always share one pool chunk: look its view up once.
+          let lastC = -1;
+          let u: Uint32Array = words[0][0];
           let k = 0; // packets kept; runts (< 14 bytes) are dropped and the batch compacted
           for (let i = 0; i < n; i++) {
             let b = i * RX_DESC_WORDS;
@@ -100,7 +103,11 @@ const app: AppModule<L2fwdSettings> = {
             k++;
             const c = d[b + 1], off = d[b + 2] + d[b + 3];
             if (mode === MAC && (off & 3) === 0) {
-              const u = words[c >>> 16][c & 0xffff], q = off >>> 2;
+              if (c !== lastC) {
+                u = words[c >>> 16][c & 0xffff];
+                lastC = c;
+              }
+              const q = off >>> 2;
               u[q] = h0;
               u[q + 1] = h1;
               u[q + 2] = h2;

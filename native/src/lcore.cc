@@ -211,6 +211,11 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     if (max == 0) return 0;
     uint16_t n = rte_eth_rx_burst(static_cast<uint16_t>(port), static_cast<uint16_t>(queue), burst_, static_cast<uint16_t>(max));
     uint32_t out = 0;
+    // Locals for the free-slot stack: stores into mbufs could alias `this`, which would make the compiler
+    // reload the members on every packet.
+    uint32_t* freeStack = free_.data();
+    rte_mbuf** table = table_.data();
+    uint32_t nfree = nfree_;
     for (uint16_t i = 0; i < n && i < 4; i++) rte_prefetch0(burst_[i]);
     for (uint16_t i = 0; i < n; i++) {
       rte_mbuf* m = burst_[i];
@@ -220,17 +225,19 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
         st_.rxMultiseg++;
         continue;
       }
-      m->port = static_cast<uint16_t>(port);
-      uint32_t slot = put(m);
+      if (m->port != port) m->port = static_cast<uint16_t>(port);
+      uint32_t slot = freeStack[--nfree];
+      table[slot] = m;
       if (!describe(d + out * RX_DESC_WORDS, slot, m, port, queue)) {
-        table_[slot] = nullptr;
-        free_[nfree_++] = slot;
+        table[slot] = nullptr;
+        freeStack[nfree++] = slot;
         rte_pktmbuf_free(m);
         st_.rxForeign++;
         continue;
       }
       out++;
     }
+    nfree_ = nfree;
     st_.rxPackets += out;
     if (n) st_.rxBursts++;
     return out;
