@@ -88,7 +88,7 @@ export interface NativeAddon {
    * Zero-argument hot calls on this thread's Lcore; arguments are read from the fast area's params:
    * [0] port or ring, [1] queue, [2] count or max, [3] region, [4] TX retries. Each returns a count.
    */
-  fast: { rx(): number; tx(): number; txRx(): number; free(): number; ringPut(): number; ringGet(): number; ringDrain(): number };
+  fast: { rx(): number; tx(): number; txRx(): number; free(): number; ringPut(): number; ringPutRx(): number; ringGet(): number; ringDrain(): number };
   FAST_PARAM_WORDS: number;
   FAST_REGION_WORDS: number;
 }

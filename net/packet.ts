@@ -90,6 +90,8 @@ export class Packet {
 /** Descriptors of one burst and the memory to read them. */
 export class RxBatch {
   count = 0;
+  /** set while the batch holds packets that came through a cross-shard ring (their slots may record an origin) */
+  fromRing = false;
   /** `desc` is a descriptor region of the shard's fast area (`region` is its number), or a plain array. */
   constructor(readonly mem: PacketMemory, readonly desc: Uint32Array = new Uint32Array(MAX_BURST * RX_DESC_WORDS), readonly region = -1) {}
 

@@ -82,6 +82,13 @@ export class ShardIO {
     return this.fast.ringPut();
   }
 
+  /** Puts a batch's packets (RX descriptors) into a ring; returns how many went in (the first ones). */
+  ringPutBatch(ring: number, batch: RxBatch): number {
+    const p = this.params;
+    p[F.port] = ring; p[F.count] = batch.count; p[F.region] = batch.region;
+    return this.fast.ringPutRx();
+  }
+
   ringGet(ring: number, batch: RxBatch, max: number): number {
     const p = this.params;
     p[F.port] = ring; p[F.count] = max; p[F.region] = batch.region;
@@ -205,6 +212,29 @@ export class CrossShard {
     this.enqueue(RingKind.UNSAFE, dst, p.slot, p.offset - p.bufStart, p.length, 0);
   }
 
+  /**
+   * Forwards a whole batch (its RX descriptors, no per-packet JS): keeps order behind packets already
+   * buffered for `dst`; what the ring does not take is buffered ('retry') or dropped ('drop'), counted.
+   */
+  forwardBatch(batch: RxBatch, dst: number, kind: number = RingKind.FORWARD): void {
+    const n = batch.count;
+    if (n === 0) return;
+    const b = this.out[kind][dst];
+    if (!b) throw new RangeError(`shard ${dst} is this shard or does not exist`);
+    const io = this.io, d = batch.desc;
+    if (batch.fromRing) for (let i = 0; i < n; i++) io.origin[d[i * RX_DESC_WORDS + RXD.slot]] = -1;
+    io.stats[S.fwdOut] += n;
+    let put = 0;
+    if (b.count > 0) this.flushOne(kind, dst, b);
+    if (b.count === 0) put = batch.region >= 0 ? io.ringPutBatch(this.rings[kind][this.self][dst], batch) : 0;
+    if (put < n) io.stats[S.ringFull] += n - put;
+    for (let i = put; i < n; i++) {
+      const o = i * RX_DESC_WORDS;
+      this.enqueue(kind, dst, d[o + RXD.slot], d[o + RXD.dataOff], d[o + RXD.dataLen], 0);
+    }
+    batch.count = 0;
+  }
+
   private flushOne(kind: number, dst: number, b: TxBuffer): void {
     const n = b.count;
     const put = this.io.ringPut(this.rings[kind][this.self][dst], b.region, n);
@@ -258,7 +288,9 @@ export class CrossShard {
         for (let j = 0; j < n; j++) io.origin[batch.desc[j * RX_DESC_WORDS + RXD.slot]] = src;
         st[S.fwdIn] += n;
         total += n;
+        batch.fromRing = true;
         deliver(batch);
+        batch.fromRing = false;
       }
       n = io.ringGet(rings[RingKind.UNSAFE][src][self], batch, burst);
       if (n > 0) {

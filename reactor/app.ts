@@ -25,6 +25,11 @@ export interface ShardApp {
    * in the batch (e.g. `qps[out].sendBatch(batch)`). If it throws, packets it did not dispose are dropped.
    */
   onBurst?(batch: RxBatch, portIndex: number, qps: DpdkQueuePair[]): void;
+  /**
+   * Optional burst hook for packets that arrive from other shards (forward / unsafeForward / steering); the
+   * batch may mix ports (`batch.port(i)`). Same contract as onBurst. Without it, onPacket sees them.
+   */
+  onForwarded?(batch: RxBatch, qps: DpdkQueuePair[]): void;
   /** Called once per poll-loop iteration after the RX bursts (e.g. to flush app state). */
   afterBurst?(): void;
   /** When (performance.now() ms) the app next needs the loop to run even without traffic; Infinity if never. */
@@ -51,4 +56,6 @@ export const APPS: Record<string, string> = {
   echo: 'apps/echo/index',
   httpd: 'apps/httpd/index',
   iperf3: 'apps/iperf3/index',
+  'ovs-nat': 'apps/ovs-nat/index',
+  'load-balancer': 'apps/load-balancer/index',
 };

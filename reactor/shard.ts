@@ -6,7 +6,7 @@ import { parentPort, workerData, isMainThread } from 'worker_threads';
 import * as path from 'path';
 import { native, NativeLcore, RX_DESC_WORDS, RXD } from '../native';
 import { Packet, PacketMemory, RxBatch } from '../net/packet';
-import { CrossShard, DpdkQueuePair, RingMatrix, ShardIO } from '../net/qp';
+import { CrossShard, DpdkQueuePair, RingKind, RingMatrix, ShardIO } from '../net/qp';
 import { flowHash, Reta, RX_RSS_HASH } from '../net/steer';
 import { ShardStack, type PortStackConfig } from '../net/netstack';
 import { S } from './stats';
@@ -356,8 +356,29 @@ export class Shard {
       batch.count = 0;
       return;
     }
+    if (this.app.onForwarded && !this.hasStack) {
+      try {
+        this.app.onForwarded(batch, this.qps);
+      } catch {
+        this.stats[S.appErrors]++;
+        this.dropUndisposed(batch);
+      }
+      return;
+    }
     this.deliverPerPacket(batch, -1);
   };
+
+  /** Forwards a whole batch to another shard (e.g. from onBurst); its buffers return here if dropped there. */
+  forwardBatch(batch: RxBatch, shard: number): void {
+    if (shard === this.id) throw new RangeError('forward to self');
+    this.xshard!.forwardBatch(batch, shard, RingKind.FORWARD);
+  }
+
+  /** Like forwardBatch without recording the origin. */
+  unsafeForwardBatch(batch: RxBatch, shard: number): void {
+    if (shard === this.id) throw new RangeError('forward to self');
+    this.xshard!.forwardBatch(batch, shard, RingKind.UNSAFE);
+  }
 
   private readonly sendRingTx = (batch: RxBatch): void => {
     for (let i = 0; i < batch.count; i++) {

@@ -272,12 +272,13 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     st_.freed += n;
   }
 
-  uint32_t ringPutFrom(Napi::Env env, uint32_t ring, const uint32_t* t, uint32_t n) {
+  uint32_t ringPutFrom(Napi::Env env, uint32_t ring, const uint32_t* t, uint32_t n, bool rxLayout = false) {
     live(env);
     rte_ring* r = ringById(env, ring);
     if (n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count must be at most " + std::to_string(MAX_BURST));
     if (n == 0) return 0;
-    takeForSend(env, t, n);
+    if (rxLayout) takeForSend(env, t, n, RX_DESC_WORDS, 3, 4);
+    else takeForSend(env, t, n);
     uint32_t k = rte_ring_enqueue_burst(r, reinterpret_cast<void* const*>(burst_), n, nullptr);
     for (uint32_t i = 0; i < k; i++) free_[nfree_++] = taken_[i];
     for (uint32_t i = k; i < n; i++) table_[taken_[i]] = burst_[i];  // JS still owns these
@@ -576,6 +577,7 @@ static uint32_t bodyTx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFro
 static uint32_t bodyTxRx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFrom(env, p[0], p[1], lc->region(env, p[3]), p[2], p[4], true); }
 static uint32_t bodyFree(Napi::Env env, Lcore* lc, uint32_t* p) { lc->freeSlots(env, lc->region(env, p[3]), p[2]); return p[2]; }
 static uint32_t bodyRingPut(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringPutFrom(env, p[0], lc->region(env, p[3]), p[2]); }
+static uint32_t bodyRingPutRx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringPutFrom(env, p[0], lc->region(env, p[3]), p[2], true); }
 static uint32_t bodyRingGet(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringGetInto(env, p[0], lc->region(env, p[3]), p[2]); }
 
 static uint32_t bodyRingDrain(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringDrain(env, p[0], p[2]); }
@@ -595,6 +597,7 @@ Napi::Object initLcore(Napi::Env env, Napi::Object exports) {
   addFast(env, fast, "txRx", fastCall<bodyTxRx>);
   addFast(env, fast, "free", fastCall<bodyFree>);
   addFast(env, fast, "ringPut", fastCall<bodyRingPut>);
+  addFast(env, fast, "ringPutRx", fastCall<bodyRingPutRx>);
   addFast(env, fast, "ringGet", fastCall<bodyRingGet>);
   addFast(env, fast, "ringDrain", fastCall<bodyRingDrain>);
   exports.Set("fast", fast);

@@ -56,8 +56,8 @@ describe('cross-shard forwarding', () => {
   const dir = tmpDir('xfwd');
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test.each([['forward'], ['unsafe']])('%s: every packet arrives exactly once and all mbufs return', async (mode) => {
-    const { shards, summary } = await runFwd(dir, { mode }, `m${mode}`);
+  test.each([['forward', false], ['unsafe', false], ['forward', true], ['unsafe', true]])('%s (batches: %s): every packet arrives exactly once and all mbufs return', async (mode, burst) => {
+    const { shards, summary } = await runFwd(dir, { mode, burst }, `m${mode}${burst ? 'b' : 'p'}`);
     expect(shards[0].fromDevice + shards[1].fromDevice).toBe(N);
     const all = [...shards[0].seen, ...shards[1].seen].sort((x, y) => x - y);
     expect(all).toHaveLength(N);

@@ -8,21 +8,44 @@ import type { AppModule, ShardApp } from '../../../reactor/app';
 import { Verdict } from '../../../reactor/app';
 import type { Config } from '../../../reactor/config';
 import type { Shard } from '../../../reactor/shard';
-import type { Packet } from '../../../net/packet';
+import type { Packet, RxBatch } from '../../../net/packet';
 import { NO_QUEUE } from '../../../native';
 
-interface Settings { mode: 'forward' | 'unsafe'; outDir: string; throwEvery: number; sendOut: boolean; record: boolean }
+interface Settings { mode: 'forward' | 'unsafe'; outDir: string; throwEvery: number; sendOut: boolean; record: boolean; burst: boolean }
 
 const app: AppModule<Settings> = {
   name: 'fwdcheck',
   settings(c: Config): Settings {
     const a = c.app as Partial<Settings>;
-    return { mode: a.mode ?? 'forward', outDir: String(a.outDir), throwEvery: a.throwEvery ?? 0, sendOut: a.sendOut ?? false, record: a.record ?? true };
+    return { mode: a.mode ?? 'forward', outDir: String(a.outDir), throwEvery: a.throwEvery ?? 0, sendOut: a.sendOut ?? false, record: a.record ?? true, burst: a.burst ?? false };
   },
   createShard(shard: Shard, s: Settings): ShardApp {
     const seen: number[] = [];
     let fromDevice = 0, thrown = 0;
     const next = (shard.id + 1) % shard.count;
+    if (s.burst) {
+      // Whole batches cross (forwardBatch / unsafeForwardBatch); arrivals are recorded, then dropped, so
+      // forwarded buffers take the free-on-cpu path home.
+      return {
+        onPacket: () => Verdict.DROP,
+        onBurst(batch: RxBatch): void {
+          fromDevice += batch.count;
+          if (s.mode === 'forward') shard.forwardBatch(batch, next);
+          else shard.unsafeForwardBatch(batch, next);
+        },
+        onForwarded(batch: RxBatch): void {
+          for (let i = 0; i < batch.count; i++) {
+            const v = batch.view(i), off = batch.offset(i);
+            if (s.record) seen.push(batch.length(i) >= 46 ? v.getUint32(off + 42) : -1);
+            shard.io.drop(batch.slot(i), batch.port(i));
+          }
+          batch.count = 0;
+        },
+        stop(): void {
+          fs.writeFileSync(path.join(s.outDir, `shard${shard.id}.json`), JSON.stringify({ id: shard.id, fromDevice, thrown, seen }));
+        },
+      };
+    }
     return {
       onPacket(p: Packet, portIndex: number): number {
         const seq = p.length >= 46 ? p.view.getUint32(p.offset + 42) : -1;
