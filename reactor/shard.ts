@@ -512,11 +512,13 @@ export class Shard {
         this.wakeAll();
         resolve();
       };
-      const slice = (): void => {
+      const slice = (afterTimedWake = false): void => {
         try {
           const t0 = performance.now();
           let t = t0;
-          let loops = 0;
+          // After a timed wake one pass is enough to know whether to sleep again: start at the checkpoint.
+          let loops = afterTimedWake ? 15 : 0;
+          const loops0 = loops;
           let worked = false;
           this.loopNow = t0;
           this.clock.update(t0);
@@ -533,7 +535,7 @@ export class Shard {
             if (this.phase !== Phase.Run || Atomics.load(this.control, CTRL.stop) !== 0) {
               const before = this.phase;
               if (this.advanceStop()) {
-                st[S.loops] += loops;
+                st[S.loops] += loops - loops0;
                 st[S.busyMs] += t - t0;
                 return finish();
               }
@@ -559,7 +561,7 @@ export class Shard {
             if (this.hasStack) for (const x of this.stacks) if (x) due = Math.min(due, x.stack.pollAt() - t);
             if (t - lastWork >= this.idleThresholdMs && due > 0.05) {
               // Idle: sleep until a peer or the main thread wakes us, or the device poll interval passes.
-              st[S.loops] += loops;
+              st[S.loops] += loops - loops0;
               st[S.busyMs] += t - t0;
               st[S.sleeps]++;
               st[S.held] = this.lcore.held();
@@ -571,7 +573,7 @@ export class Shard {
               if (this.anyWork()) {
                 Atomics.store(this.control, CTRL.sleepingBase + this.id, 0);
                 lastWork = performance.now();
-                setImmediate(slice);
+                setImmediate(() => slice());
                 return;
               }
               const ts = performance.now();
@@ -582,8 +584,8 @@ export class Shard {
               const w = Atomics.waitAsync(this.control, wakeIdx, seq, sleepMs);
               // A pending waitAsync does not keep a worker's event loop alive; the timer does (and bounds the sleep).
               let resumed = false;
-              const timer = setTimeout(() => resume(), sleepMs + 1);
-              const resume = (): void => {
+              const timer = setTimeout(() => resume(false), sleepMs + 1);
+              const resume = (woken: boolean): void => {
                 if (resumed) return;
                 resumed = true;
                 clearTimeout(timer);
@@ -591,18 +593,20 @@ export class Shard {
                 const now = performance.now();
                 st[S.idleMs] += now - ts;
                 st[S.wakeups]++;
-                lastWork = now - this.idleThresholdMs / 2;
-                slice();
+                // Woken by a peer: there is work, stay awake a while. Timed out: poll a pass and, if
+                // nothing came, sleep again at once (no spinning between timed wakeups).
+                if (woken) lastWork = now;
+                slice(!woken);
               };
-              if (w.async) void w.value.then(resume);
-              else setImmediate(resume);
+              if (w.async) void w.value.then((r) => resume(r === 'ok'));
+              else setImmediate(() => resume(true));
               return;
             }
           }
-          st[S.loops] += loops;
+          st[S.loops] += loops - loops0;
           st[S.busyMs] += t - t0;
           st[S.held] = this.lcore.held();
-          setImmediate(slice);
+          setImmediate(() => slice());
         } catch (e) {
           reject(e);
         }
