@@ -112,6 +112,11 @@ export class Engine {
           if (m.type === 'counters') this.appCounters[s] = (m as { counters: Record<string, number> }).counters;
         });
         w.on('error', (err) => {
+          // The dead shard will never take part in the stop protocol: count it as quiesced and settled so
+          // the others do not wait for it.
+          const c = new Int32Array(this.control);
+          Atomics.add(c, CTRL.quiesced, 1);
+          Atomics.add(c, CTRL.settled, 1);
           const e = new NetstarError('ERR_SHARD', `shard ${s} died: ${err.stack ?? err.message}`);
           if (!this.failure) {
             this.failure = e;
