@@ -174,6 +174,8 @@ export class CrossShard {
     readonly shards: number,
     private readonly rings: RingMatrix,
     private readonly opts: CrossShardOptions,
+    /** wakes shard `dst` if it sleeps (packets were put in its ring) */
+    private readonly wake: (dst: number) => void = () => {},
   ) {
     for (let k = 0; k < RING_KINDS; k++) {
       this.out.push([]);
@@ -227,6 +229,7 @@ export class CrossShard {
     let put = 0;
     if (b.count > 0) this.flushOne(kind, dst, b);
     if (b.count === 0) put = batch.region >= 0 ? io.ringPutBatch(this.rings[kind][this.self][dst], batch) : 0;
+    if (put > 0) this.wake(dst);
     if (put < n) io.stats[S.ringFull] += n - put;
     for (let i = put; i < n; i++) {
       const o = i * RX_DESC_WORDS;
@@ -238,6 +241,7 @@ export class CrossShard {
   private flushOne(kind: number, dst: number, b: TxBuffer): void {
     const n = b.count;
     const put = this.io.ringPut(this.rings[kind][this.self][dst], b.region, n);
+    if (put > 0) this.wake(dst);
     if (put === n) {
       b.count = 0;
       return;

@@ -137,7 +137,7 @@ export class Shard {
     this.retry = init.config.backpressure === 'retry';
     this.ringBurst = Math.min(512, init.config.burst * 4);
     this.xshard = init.count > 1
-      ? new CrossShard(this.io, this.id, this.count, init.rings, { backpressure: init.config.backpressure })
+      ? new CrossShard(this.io, this.id, this.count, init.rings, { backpressure: init.config.backpressure }, (dst) => this.wake(dst))
       : null;
     this.steers = new Uint8Array(init.ports.length);
     this.qps = init.ports.map((p, i) => {
@@ -160,7 +160,8 @@ export class Shard {
       : null;
     const xs = this.xshard, msg = this.messenger, timers = this.timers, clock = this.clock;
     this.pollers.push({ name: 'device-rx', poll: () => this.pollDevices(), purePoll: () => false });
-    if (xs) this.pollers.push({ name: 'shard-rings', poll: () => xs.poll(this.ringBurst, this.deliverRing, this.sendRingTx), purePoll: () => !xs.incomingEmpty() });
+    // Packets waiting to go out count as work too: a shard must not sleep on its own backlog.
+    if (xs) this.pollers.push({ name: 'shard-rings', poll: () => xs.poll(this.ringBurst, this.deliverRing, this.sendRingTx), purePoll: () => xs.pending() > 0 || !xs.incomingEmpty() });
     if (msg) this.pollers.push({ name: 'messages', poll: () => msg.poll(), purePoll: () => msg.purePoll() });
     this.pollers.push({ name: 'timers', poll: () => (timers.nextDeadline() <= clock.now() ? timers.run(clock.now()) : 0), purePoll: () => timers.nextDeadline() <= performance.now() });
     if (this.hasStack) {
