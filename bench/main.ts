@@ -5,12 +5,14 @@ import { benchL2fwd } from './l2fwd';
 import { benchForward } from './forward';
 import { benchRings } from './rings';
 import { benchHttpd } from './httpd';
+import { benchOvsNat } from './ovs-nat';
 
 const BENCHES: Record<string, (o: { rounds: number; seconds: number; json: boolean; core: number }) => Promise<unknown>> = {
   l2fwd: benchL2fwd,
   forward: benchForward,
   rings: benchRings,
   httpd: benchHttpd,
+  'ovs-nat': benchOvsNat,
 };
 
 async function main(): Promise<number> {
