@@ -5,6 +5,7 @@ import { benchL2fwd } from './l2fwd';
 import { benchForward } from './forward';
 import { benchRings } from './rings';
 import { benchHttpd } from './httpd';
+import { benchLb } from './lb';
 import { benchOvsNat } from './ovs-nat';
 
 const BENCHES: Record<string, (o: { rounds: number; seconds: number; json: boolean; core: number }) => Promise<unknown>> = {
@@ -12,6 +13,7 @@ const BENCHES: Record<string, (o: { rounds: number; seconds: number; json: boole
   forward: benchForward,
   rings: benchRings,
   httpd: benchHttpd,
+  lb: benchLb,
   'ovs-nat': benchOvsNat,
 };
 

@@ -1,0 +1,100 @@
+// The per-packet path shared by ovs-nat and the load balancer: track the connection (ct_state, TCP
+// validation), translate the packet (or the ICMP error about it), then route it: TTL, MACs, and a wait for
+// ARP when the next hop is not known yet. Synchronous except for that wait; allocates nothing otherwise.
+import { ALL_EVENTS, FlowAction, FlowEvent, TimeoutClass, type AsyncFlow, type FlowHandler, type PacketInfo } from '../../net/flow';
+import type { CounterSet } from '../../net/flow/counters';
+import type { Packet } from '../../net/packet';
+import { CS, Conn, Update, icmpUpdate, otherUpdate, tcpNew, tcpUpdate } from './conntrack';
+import type { L3 } from './l3';
+import { translate, translateRelated } from './nat';
+
+/** The counters this path bumps; an app's CounterSet must start with them, in this order. */
+export const CT_COUNTERS = ['ct.new', 'ct.est', 'ct.rel', 'ct.rpl', 'ct.inv', 'drop.invalid', 'drop.ttl', 'drop.arp'] as const;
+export type CtCounter = (typeof CT_COUNTERS)[number];
+const NEW = 0, EST = 1, REL = 2, RPL = 3, INV = 4, D_INVALID = 5, D_TTL = 6, D_ARP = 7;
+
+/**
+ * Starts tracking a connection from its first packet: the protocol state, its timeout class, next-hop
+ * neighbors if known, and the events its handler needs (no Timeout: removal is bookkeeping only).
+ */
+export function startTracking(flow: AsyncFlow<Conn>, conn: Conn, pi: PacketInfo, l3: L3): void {
+  conn.nb0 = l3.neighbor(conn.nextHop0);
+  conn.nb1 = l3.neighbor(conn.nextHop1);
+  flow.watchEvents(ALL_EVENTS & ~FlowEvent.Timeout);
+  const p = conn.proto;
+  if (p === 6) flow.setTimeoutClass(tcpNew(conn, pi));
+  else flow.setTimeoutClass(p === 1 ? TimeoutClass.IcmpFirst : TimeoutClass.OtherFirst);
+}
+
+/** The handler of tracked, translated, routed connections. */
+export function conntrackHandler(l3: L3, counters: CounterSet<string>): FlowHandler<Conn> {
+  for (let i = 0; i < CT_COUNTERS.length; i++) if (counters.names[i] !== CT_COUNTERS[i]) throw new Error('the counter set must start with CT_COUNTERS');
+  const c = counters.v;
+  const cls = { v: 0 };
+
+  const resolveAndForward = async (flow: AsyncFlow<Conn>, conn: Conn, dir: 0 | 1, out: number, pkt: Packet): Promise<FlowAction> => {
+    const nh = dir === 0 ? conn.nextHop0 : conn.nextHop1;
+    const ok = await l3.resolve(out, nh);
+    const nb = ok ? l3.neighbor(nh) : null;
+    if (nb === null || !flow.alive) {
+      c[D_ARP]++;
+      return FlowAction.Drop;
+    }
+    if (dir === 0) conn.nb0 = nb;
+    else conn.nb1 = nb;
+    l3.writeL2(pkt, out, nb);
+    return FlowAction.Forward;
+  };
+
+  return (flow: AsyncFlow<Conn>): FlowAction | Promise<FlowAction> => {
+    const conn = flow.state, pi = flow.info!, pkt = flow.packet!, dir = flow.direction, ev = flow.events;
+    let ct: number = CS.TRK;
+    if ((ev & FlowEvent.Related) !== 0) {
+      ct |= CS.REL;
+      if (dir === 1) ct |= CS.RPL;
+      translateRelated(pkt, pi, conn, dir);
+    } else {
+      if ((ev & FlowEvent.New) !== 0) ct |= CS.NEW;
+      else {
+        const reply = dir === 1;
+        const p = conn.proto;
+        const r = p === 6 ? tcpUpdate(conn, pi, reply, cls) : p === 1 ? icmpUpdate(conn, reply, cls) : otherUpdate(conn, reply, cls);
+        if (r === Update.INVALID) {
+          c[INV]++;
+          c[D_INVALID]++;
+          conn.lastCt = CS.TRK | CS.INV;
+          return FlowAction.Drop;
+        }
+        if (r === Update.NEW) {
+          // A SYN on a closed connection: the same tuple (and translation) starts over.
+          cls.v = tcpNew(conn, pi);
+          ct |= CS.NEW;
+        } else {
+          ct |= r === Update.VALID_NEW ? CS.NEW : CS.EST;
+          if (reply) ct |= CS.RPL;
+        }
+        if (cls.v >= 0) flow.setTimeoutClass(cls.v);
+      }
+      translate(pi, conn, dir);
+    }
+    ct |= conn.nat;
+    conn.lastCt = ct;
+    if (ct & CS.NEW) c[NEW]++;
+    if (ct & CS.EST) c[EST]++;
+    if (ct & CS.REL) c[REL]++;
+    if (ct & CS.RPL) c[RPL]++;
+    if (!l3.decrementTtl(pi.view, pi.l3)) {
+      c[D_TTL]++;
+      return FlowAction.Drop;
+    }
+    const out = dir === 0 ? conn.outPort0 : conn.inPort0;
+    flow.outPort = out;
+    const nb = dir === 0 ? conn.nb0 : conn.nb1;
+    if (nb !== null) {
+      l3.writeL2(pkt, out, nb);
+      return FlowAction.Forward;
+    }
+    // The next hop is not resolved yet: this packet waits (held), the flow's later packets queue behind it.
+    return resolveAndForward(flow, conn, dir, out, pkt);
+  };
+}

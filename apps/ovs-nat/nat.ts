@@ -1,0 +1,273 @@
+// Address and port translation: rewriting a packet from one tuple to another with RFC 1624 checksum updates
+// (no per-packet allocation), translating ICMP errors (outer header, the quoted datagram and its checksums),
+// and choosing translated tuples: a hash-chosen start, linear probing, the original port kept when free.
+import type { Packet } from '../../net/packet';
+import type { PacketInfo } from '../../net/flow';
+import { protoHasPorts, tupleHash } from '../../net/flow';
+import { checksumUpdate16, checksumUpdate32, sumAt } from '../../net/wire/checksum';
+import type { Conn } from './conntrack';
+
+/**
+ * Adds a checksum delta (a sum of `(~old & 0xffff) + new` over changed 16-bit words) to a checksum, RFC 1624
+ * eqn. 3: HC' = ~(~HC + sum(~m + m')). Only small integers: nothing is boxed, even if not inlined.
+ */
+function applyDelta(cs: number, d: number): number {
+  let s = (~cs & 0xffff) + d;
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/**
+ * Rewrites the packet's addresses and ports (TCP/UDP ports, ICMP echo identifier) to the given values,
+ * updating the IPv4, TCP/UDP (pseudo header) and ICMP checksums incrementally. Fields that do not change
+ * cost nothing. (Addresses of 2^31 and more passed as arguments may be boxed by V8 when the call is not
+ * inlined: the per-packet path uses translate(), which reads them from the connection instead.)
+ */
+export function rewriteTuple(info: PacketInfo, src: number, dst: number, sport: number, dport: number): void {
+  rewrite(info, src >>> 16, src & 0xffff, dst >>> 16, dst & 0xffff, sport, dport);
+}
+
+/** The rewrite, with addresses as 16-bit halves (small integers end to end). */
+function rewrite(info: PacketInfo, sHi: number, sLo: number, dHi: number, dLo: number, sport: number, dport: number): void {
+  const v = info.view, l3 = info.l3, l4 = info.l4, proto = info.proto;
+  // Sum of (~old + new) over the changed words of the pseudo header (addresses) and of the ports.
+  let dAddr = 0, dPort = 0;
+  const osHi = v.getUint16(l3 + 12), osLo = v.getUint16(l3 + 14), odHi = v.getUint16(l3 + 16), odLo = v.getUint16(l3 + 18);
+  if (osHi !== sHi || osLo !== sLo) {
+    v.setUint16(l3 + 12, sHi);
+    v.setUint16(l3 + 14, sLo);
+    dAddr += (~osHi & 0xffff) + sHi + (~osLo & 0xffff) + sLo;
+  }
+  if (odHi !== dHi || odLo !== dLo) {
+    v.setUint16(l3 + 16, dHi);
+    v.setUint16(l3 + 18, dLo);
+    dAddr += (~odHi & 0xffff) + dHi + (~odLo & 0xffff) + dLo;
+  }
+  if (dAddr !== 0) v.setUint16(l3 + 10, applyDelta(v.getUint16(l3 + 10), dAddr));
+  if (proto === 6 || proto === 17) {
+    const os = v.getUint16(l4), od = v.getUint16(l4 + 2);
+    if (os !== sport) {
+      v.setUint16(l4, sport);
+      dPort += (~os & 0xffff) + sport;
+    }
+    if (od !== dport) {
+      v.setUint16(l4 + 2, dport);
+      dPort += (~od & 0xffff) + dport;
+    }
+    const d = dAddr + dPort;
+    if (d === 0) return;
+    // UDP's 0 means "no checksum" and stays 0; a computed 0 is sent as 0xffff.
+    if (proto === 6) v.setUint16(l4 + 16, applyDelta(v.getUint16(l4 + 16), d));
+    else {
+      const c = v.getUint16(l4 + 6);
+      if (c !== 0) v.setUint16(l4 + 6, applyDelta(c, d) || 0xffff);
+    }
+  } else if (proto === 1 && (info.icmpType === 8 || info.icmpType === 0)) {
+    // Echo: the identifier is the "port" (both ends see the same one; a NAT may change it). ICMP has no
+    // pseudo header: only the identifier counts.
+    const id = v.getUint16(l4 + 4), nid = info.icmpType === 8 ? sport : dport;
+    if (id !== nid) {
+      v.setUint16(l4 + 4, nid);
+      v.setUint16(l4 + 2, applyDelta(v.getUint16(l4 + 2), (~id & 0xffff) + nid));
+    }
+  }
+}
+
+/** Applies connection `c`'s translation to a packet going in `dir` (the packet must be of the connection). */
+export function translate(info: PacketInfo, c: Conn, dir: 0 | 1): void {
+  if (c.nat === 0) return;
+  if (dir === 0) rewrite(info, c.tSrc >>> 16, c.tSrc & 0xffff, c.tDst >>> 16, c.tDst & 0xffff, c.tSport, c.tDport);
+  else rewrite(info, c.oDst >>> 16, c.oDst & 0xffff, c.oSrc >>> 16, c.oSrc & 0xffff, c.oDport, c.oSport);
+}
+
+/**
+ * Translates an ICMP error travelling in `dir` about a packet of connection `c`: the quoted datagram went
+ * the other way and left translated, so it is turned back into what its sender sent (addresses, ports, echo
+ * id, its IP checksum and, where the quote holds it, its L4 checksum); the outer destination (the quoted
+ * sender) and, when the error comes from the quoted destination itself, the outer source follow; then the
+ * outer IPv4 checksum (incrementally) and the ICMP checksum (over the whole message) are fixed.
+ */
+export function translateRelated(pkt: Packet, info: PacketInfo, c: Conn, dir: 0 | 1): void {
+  if (c.nat === 0) return;
+  // The quoted datagram as it left (A) and as its sender sent it (B).
+  let aS: number, aD: number, aSp: number, aDp: number, bS: number, bD: number, bSp: number, bDp: number;
+  if (dir === 1) {
+    // It went in direction 0: A = translated tuple, B = original.
+    aS = c.tSrc; aD = c.tDst; aSp = c.tSport; aDp = c.tDport;
+    bS = c.oSrc; bD = c.oDst; bSp = c.oSport; bDp = c.oDport;
+  } else {
+    // It was a reply: A = reverse of the original, B = reverse of the translated tuple.
+    aS = c.oDst; aD = c.oSrc; aSp = c.oDport; aDp = c.oSport;
+    bS = c.tDst; bD = c.tSrc; bSp = c.tDport; bDp = c.tSport;
+  }
+  const v = pkt.view, i3 = info.innerL3, ihl = info.innerHeaderLength, i4 = info.innerL4Offset;
+  const iproto = info.kProto;
+  const avail = info.innerAvailable - ihl;
+  // Quoted L4 first (its checksum covers the quoted addresses through the pseudo header).
+  if (i4 >= 0 && (iproto === 6 || iproto === 17)) {
+    let csAt = -1;
+    if (iproto === 17 && avail >= 8 && v.getUint16(i4 + 6) !== 0) csAt = i4 + 6;
+    else if (iproto === 6 && avail >= 18) csAt = i4 + 16;
+    let cs = csAt >= 0 ? v.getUint16(csAt) : 0;
+    const os = v.getUint16(i4), od = v.getUint16(i4 + 2);
+    if (os === aSp && os !== bSp) { v.setUint16(i4, bSp); cs = checksumUpdate16(cs, os, bSp); }
+    if (od === aDp && od !== bDp) { v.setUint16(i4 + 2, bDp); cs = checksumUpdate16(cs, od, bDp); }
+    if (aS !== bS) cs = checksumUpdate32(cs, aS, bS);
+    if (aD !== bD) cs = checksumUpdate32(cs, aD, bD);
+    if (csAt >= 0) v.setUint16(csAt, iproto === 17 && cs === 0 ? 0xffff : cs);
+  } else if (i4 >= 0 && iproto === 1) {
+    const id = v.getUint16(i4 + 4), t = v.getUint8(i4);
+    const nid = t === 8 ? bSp : bDp;
+    if (id !== nid) {
+      v.setUint16(i4 + 4, nid);
+      if (avail >= 4) v.setUint16(i4 + 2, checksumUpdate16(v.getUint16(i4 + 2), id, nid));
+    }
+  }
+  // Quoted IPv4 header: addresses, then its checksum over the (whole, checked) quoted header.
+  v.setUint32(i3 + 12, bS);
+  v.setUint32(i3 + 16, bD);
+  v.setUint16(i3 + 10, 0);
+  v.setUint16(i3 + 10, ~sumAt(v, i3, ihl) & 0xffff);
+  // Outer header: the error goes to the quoted sender; an error from the quoted destination speaks as it.
+  const l3 = info.l3;
+  let ipc = v.getUint16(l3 + 10);
+  const odst = info.dst, osrc = info.src;
+  if (odst === aS && aS !== bS) {
+    v.setUint32(l3 + 16, bS);
+    ipc = checksumUpdate32(ipc, odst, bS);
+  }
+  if (osrc === aD && aD !== bD) {
+    v.setUint32(l3 + 12, bD);
+    ipc = checksumUpdate32(ipc, osrc, bD);
+  }
+  v.setUint16(l3 + 10, ipc);
+  // ICMP checksum over the whole message: it covers everything changed inside.
+  const l4 = info.l4;
+  v.setUint16(l4 + 2, 0);
+  v.setUint16(l4 + 2, ~sumAt(v, l4, info.l4Length) & 0xffff);
+}
+
+/** Verifies the L4 checksum of a TCP/UDP/ICMP packet (UDP 0 = none). */
+export function l4ChecksumOk(info: PacketInfo): boolean {
+  const v = info.view, l4 = info.l4, n = info.l4Length, p = info.proto;
+  if (p === 1) return sumAt(v, l4, n) === 0xffff;
+  if (p !== 6 && p !== 17) return true;
+  if (p === 17 && v.getUint16(l4 + 6) === 0) return true;
+  // The pseudo header: addresses (8 bytes at l3+12), protocol and L4 length.
+  return sumAt(v, l4, n, sumAt(v, info.l3 + 12, 8, p + n)) === 0xffff;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Choosing translated tuples
+
+/** What the chooser asks of the flow table and the steering. */
+export interface TupleCheck {
+  /** is this tuple (either direction) already some connection's? */
+  taken(proto: number, src: number, dst: number, sport: number, dport: number): boolean;
+  /** will packets with this tuple be delivered to this shard? (always true with one shard) */
+  local(hash: number): boolean;
+}
+
+export interface Range {
+  addrLo: number;
+  addrHi: number;
+  /** -1: keep the original port when free, else use 1024-65535 */
+  portLo: number;
+  portHi: number;
+}
+
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** A hash of the original tuple (not symmetric): spreads the starting points of the search. */
+export function originHash(c: Conn, seed: number): number {
+  return mix(mix(mix(c.oSrc ^ seed) + c.oDst) + ((c.oSport << 16) | c.oDport) + c.proto);
+}
+
+/**
+ * Picks the source side of the translated tuple (SNAT): an address of the range from a hash of the original
+ * tuple onwards, and on it the original port if it is in range and free, else ports from a hash-chosen start,
+ * probing linearly. A candidate must be free (its reply tuple unused) and, with several shards, deliver the
+ * replies to this shard. Fills c.tSrc/tSport; false when nothing is free within `maxProbes`.
+ */
+export function chooseSource(c: Conn, r: Range, check: TupleCheck, maxProbes: number): boolean {
+  const nAddr = r.addrHi - r.addrLo + 1;
+  const h = originHash(c, 0x5eed);
+  const keep = c.proto === 6 || c.proto === 17 || c.proto === 1;
+  let lo = r.portLo, hi = r.portHi;
+  const given = lo >= 0;
+  if (!given) {
+    lo = 1024;
+    hi = 65535;
+  }
+  const nPort = hi - lo + 1;
+  const ported = protoHasPorts(c.proto) || c.proto === 1;
+  let probes = 0;
+  for (let ai = 0; ai < nAddr; ai++) {
+    const addr = (r.addrLo + ((h + ai) % nAddr)) >>> 0;
+    if (!ported) {
+      if (tryTuple(c, addr, c.oSport, check, true)) return true;
+      if (++probes >= maxProbes) return false;
+      continue;
+    }
+    // The original port first, when the range allows it (or none was given).
+    const orig = c.oSport;
+    if (keep && (!given || (orig >= lo && orig <= hi))) {
+      if (tryTuple(c, addr, orig, check, true)) return true;
+      if (++probes >= maxProbes) return false;
+    }
+    const start = (h >>> 8) % nPort;
+    for (let k = 0; k < nPort; k++) {
+      const p = lo + ((start + k) % nPort);
+      if (p === orig) continue;
+      if (tryTuple(c, addr, p, check, true)) return true;
+      if (++probes >= maxProbes) return false;
+    }
+  }
+  return false;
+}
+
+function tryTuple(c: Conn, addr: number, port: number, check: TupleCheck, source: boolean): boolean {
+  const proto = c.proto;
+  const s = source ? addr : c.tSrc;
+  let sp = source ? port : c.tSport;
+  const d = source ? c.tDst : addr;
+  let dp = source ? c.tDport : port;
+  // An ICMP echo's identifier is both "ports" of its key: changing it changes both.
+  if (proto === 1) sp = dp = port;
+  if (check.taken(proto, s, d, sp, dp)) return false;
+  if (!check.local(tupleHash(proto, s, d, sp, dp, protoHasPorts(proto)))) return false;
+  c.tSrc = s;
+  c.tSport = sp;
+  c.tDst = d;
+  c.tDport = dp;
+  return true;
+}
+
+/**
+ * Picks the destination side (DNAT): an address of the range from a hash of the original tuple onwards; the
+ * original port unless the rule gives a range (then one from a hash-chosen start). The reply tuple must be
+ * free; steering of DNAT replies is the caller's business (`check.local` is not asked). Fills c.tDst/tDport.
+ */
+export function chooseDestination(c: Conn, r: Range, check: TupleCheck, maxProbes: number): boolean {
+  const nAddr = r.addrHi - r.addrLo + 1;
+  const h = originHash(c, 0xd0a7);
+  const given = r.portLo >= 0;
+  const nPort = given ? r.portHi - r.portLo + 1 : 1;
+  const anyShard: TupleCheck = { taken: check.taken, local: () => true };
+  let probes = 0;
+  for (let ai = 0; ai < nAddr; ai++) {
+    const addr = (r.addrLo + ((h + ai) % nAddr)) >>> 0;
+    const start = given ? (h >>> 8) % nPort : 0;
+    for (let k = 0; k < nPort; k++) {
+      const p = given ? r.portLo + ((start + k) % nPort) : c.oDport;
+      if (tryTuple(c, addr, p, anyShard, false)) return true;
+      if (++probes >= maxProbes) return false;
+    }
+  }
+  return false;
+}
