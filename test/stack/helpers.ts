@@ -1,6 +1,7 @@
 // Test helpers for the stack: a scripted peer that builds frames with the wire Reprs, a harness that
 // feeds them to one Stack and parses what comes out (smoltcp-style exact segment checks), a seeded PRNG.
 
+import { Prng as WirePrng } from '../wire/prng';
 import {
   ArpRepr,
   ArpView,
@@ -30,27 +31,13 @@ export const PEER_IP = parseIpv4Addr('198.18.0.2') as number;
 export const PEER_PORT = 40000;
 export const T0 = 1000;
 
-/** mulberry32: reproducible random numbers for ISNs, impairments and fuzzing. */
-export class Prng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  u32(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
+/** mulberry32 (test/wire/prng.ts) with the draws the stack tests use: [0, 1) and 4-bytes-per-draw fills. */
+export class Prng extends WirePrng {
   /** Uniform in [0, 1). */
   next(): number {
     return this.u32() / 0x100000000;
   }
-  below(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  bytes(n: number): Uint8Array {
+  override bytes(n: number): Uint8Array {
     const b = new Uint8Array(n);
     // Four bytes per draw; stores past the end of a typed array are ignored.
     for (let i = 0; i < n; i += 4) {
