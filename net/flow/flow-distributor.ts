@@ -123,7 +123,9 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
   held = 0;
   pendingNew = 0;
   /** the time used for lastSeen/expiry (ms); set by tick() or the caller */
-  now = 0;
+  // The flow clock starts at construction, not 0: flows created before the first tick would otherwise look
+  // idle since time 0 and expire at the first expiry pass once the process has run longer than a timeout.
+  now = performance.now();
 
   private readonly flows: AsyncFlow<S>[] = [];
   private readonly free: Int32Array;

@@ -3,7 +3,7 @@
 // async-loop style, user events, and held packets always sent or dropped (never leaked).
 import { Verdict } from '../../reactor/app';
 import {
-  AsyncFlow, CREATE_FLOW, FlowAction, FlowDistributor, FlowEvent, FlowTable, PacketInfo, ParseStatus, TimeoutClass, Track,
+  AsyncFlow, CREATE_FLOW, FlowAction, FlowDistributor, FlowEvent, FlowTable, OVS_DEFAULT_TIMEOUTS, PacketInfo, ParseStatus, TimeoutClass, Track,
 } from '../../net/flow';
 import type { Packet } from '../../net/packet';
 import { FakeSink, frame, packet, quote, settle } from './helpers';
@@ -399,5 +399,16 @@ describe('FlowDistributor', () => {
     expect(dist.dropAll()).toBe(5);
     expect(sink.heldBySlot.size).toBe(0);
     expect(dist.active).toBe(0);
+  });
+
+  test('a flow made before the first tick is not idle since time 0 (regression: it expired at the first pass)', async () => {
+    // Timeouts of half this process's age: a flow clock starting at 0 would see the flow idle for longer.
+    const half = Math.max(50, Math.floor(performance.now() / 2));
+    const t = Object.fromEntries(Object.keys(OVS_DEFAULT_TIMEOUTS).map((k) => [k, half])) as typeof OVS_DEFAULT_TIMEOUTS;
+    const { dist, feed } = harness({ timeouts: t });
+    feed(udp(1000, 53));
+    expect(dist.active).toBe(1);
+    expect(dist.expire(performance.now())).toBe(0);
+    expect(dist.active).toBe(1);
   });
 });
