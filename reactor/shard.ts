@@ -14,6 +14,7 @@ import { AppModule, ShardApp, Verdict } from './app';
 import { HandleTable, PacketHandle } from './handles';
 import { RingMatrix as MsgMatrix, type RingMatrixInit } from './msgring';
 import { Messenger } from './messages';
+import { getTask } from './tasks';
 import { LowresClock, Timers, type Timer } from './timers';
 import type { Config } from './config';
 import type { PortInfo } from '../native';
@@ -204,8 +205,7 @@ export class Shard {
     if (this.messenger) return this.messenger.submitTo(shard, task, args);
     if (shard !== 0) return Promise.reject(new RangeError(`no shard ${shard} (there is 1)`));
     return Promise.resolve().then(() => {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      const fn = (require('./tasks') as typeof import('./tasks')).getTask(task);
+      const fn = getTask(task);
       if (!fn) throw new Error(`no task '${task}' is registered on shard 0`);
       return (fn as (...a: unknown[]) => unknown)(...args);
     });
