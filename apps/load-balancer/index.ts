@@ -10,11 +10,11 @@ import { Verdict, type AppModule, type ShardApp } from '../../reactor/app';
 import type { Shard } from '../../reactor/shard';
 import { registerTask } from '../../reactor/tasks';
 import type { Packet } from '../../net/packet';
-import { AsyncFlow, CONTINUE, CREATE_FLOW, FlowDistributor, MetaFlow, PacketInfo, flowPipeline } from '../../net/flow';
+import { AsyncFlow, CREATE_FLOW, FlowDistributor, PacketInfo, flowPipeline } from '../../net/flow';
 import { CS, Conn, tcpValidNew } from '../ovs-nat/conntrack';
 import { L3 } from '../ovs-nat/l3';
-import { chooseSource, l4ChecksumOk, type TupleCheck } from '../ovs-nat/nat';
-import { CT_COUNTERS, conntrackHandler, startTracking } from '../ovs-nat/forward';
+import { chooseSource, type TupleCheck } from '../ovs-nat/nat';
+import { CT_COUNTERS, conntrackHandler, l3MetaFlows, startTracking } from '../ovs-nat/forward';
 import { CounterSet } from '../../net/flow/counters';
 import { shardIo, shareNeighbors } from '../ovs-nat/shard-io';
 import { parseSettings, readBackendsFile, type LbSettings, type VipSpec } from './config';
@@ -28,7 +28,6 @@ export const LB_COUNTERS = [
 ] as const;
 type LbCounter = (typeof LB_COUNTERS)[number];
 // Indexes into the app's CounterSet: counters are bumped as `cv[K_…]++` (a typed array, no name lookup).
-const K_DROP_BADL4CHECKSUM = LB_COUNTERS.indexOf('drop.badL4Checksum');
 const K_CLOSED = LB_COUNTERS.indexOf('closed');
 const K_CT_INV = LB_COUNTERS.indexOf('ct.inv');
 const K_DROP_INVALID = LB_COUNTERS.indexOf('drop.invalid');
@@ -36,7 +35,6 @@ const K_DROP_NATEXHAUSTED = LB_COUNTERS.indexOf('drop.natExhausted');
 const K_DROP_NOBACKEND = LB_COUNTERS.indexOf('drop.noBackend');
 const K_DROP_NOROUTE = LB_COUNTERS.indexOf('drop.noRoute');
 const K_DROP_NOVIP = LB_COUNTERS.indexOf('drop.noVip');
-const K_DROP_NOTFORUS = LB_COUNTERS.indexOf('drop.notForUs');
 const K_DROP_OTHERPORT = LB_COUNTERS.indexOf('drop.otherPort');
 const K_DROP_TABLEFULL = LB_COUNTERS.indexOf('drop.tableFull');
 const K_DROP_UNSOLICITED = LB_COUNTERS.indexOf('drop.unsolicited');
@@ -213,23 +211,11 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
   });
 
   const info = new PacketInfo({ verifyIpChecksum: s.verifyIpChecksum });
-  const metaFlows: MetaFlow[] = [];
-  for (let port = 0; port < shard.qps.length; port++) {
-    const mf = new MetaFlow({ port, distributor: dist, steer: shard, info });
-    mf.nonIp = (p, pi, ip) => l3.handleNonIp(p, pi, ip);
-    if (s.checkDstMac) mf.addHook((p, _pi, ip) => {
-      if (l3.acceptsDst(p, ip)) return CONTINUE;
-      cv[K_DROP_NOTFORUS]++;
-      return Verdict.DROP;
-    });
-    if (s.verifyL4Checksum) mf.addHook((_p, pi) => {
-      if (l4ChecksumOk(pi)) return CONTINUE;
-      cv[K_DROP_BADL4CHECKSUM]++;
-      return Verdict.DROP;
-    });
-    if (port === bport && s.health.enabled) mf.addHook((p, pi) => health.handle(p, pi));
-    metaFlows.push(mf);
-  }
+  const metaFlows = l3MetaFlows({
+    ports: shard.qps.length, distributor: dist, steer: shard, info, l3, counters,
+    checkDstMac: s.checkDstMac, verifyL4Checksum: s.verifyL4Checksum,
+    extraHook: (port) => (port === bport && s.health.enabled ? (p, pi) => health.handle(p, pi) : undefined),
+  });
 
   // ---- reloading the backends file ----
   let fileMtime = -1;

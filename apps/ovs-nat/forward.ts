@@ -1,12 +1,13 @@
 // The per-packet path shared by ovs-nat and the load balancer: track the connection (ct_state, TCP
 // validation), translate the packet (or the ICMP error about it), then route it: TTL, MACs, and a wait for
 // ARP when the next hop is not known yet. Synchronous except for that wait; allocates nothing otherwise.
-import { ALL_EVENTS, FlowAction, FlowEvent, TimeoutClass, type AsyncFlow, type FlowHandler, type PacketInfo } from '../../net/flow';
+import { ALL_EVENTS, CONTINUE, FlowAction, FlowEvent, MetaFlow, TimeoutClass, type AsyncFlow, type FlowHandler, type FlowProcessor, type MetaFlowHook, type PacketInfo, type SteerTarget } from '../../net/flow';
+import { Verdict } from '../../reactor/app';
 import type { CounterSet } from '../../net/flow/counters';
 import type { Packet } from '../../net/packet';
 import { CS, Conn, Update, icmpUpdate, otherUpdate, tcpNew, tcpUpdate } from './conntrack';
 import type { L3 } from './l3';
-import { translate, translateRelated } from './nat';
+import { l4ChecksumOk, translate, translateRelated } from './nat';
 
 /** The counters this path bumps; an app's CounterSet must start with them, in this order. */
 export const CT_COUNTERS = ['ct.new', 'ct.est', 'ct.rel', 'ct.rpl', 'ct.inv', 'drop.invalid', 'drop.ttl', 'drop.arp'] as const;
@@ -97,4 +98,50 @@ export function conntrackHandler(l3: L3, counters: CounterSet<string>): FlowHand
     // The next hop is not resolved yet: this packet waits (held), the flow's later packets queue behind it.
     return resolveAndForward(flow, conn, dir, out, pkt);
   };
+}
+
+export interface L3MetaFlowOptions {
+  ports: number;
+  distributor: FlowProcessor;
+  steer: SteerTarget;
+  info: PacketInfo;
+  l3: L3;
+  checkDstMac: boolean;
+  verifyL4Checksum: boolean;
+  /** the app's counters; they must include 'drop.notForUs' and 'drop.badL4Checksum' */
+  counters: CounterSet<string>;
+  /** a steering hash for a port, if it needs its own */
+  steerHash?: (port: number) => ((info: PacketInfo, pkt: Packet) => number) | undefined;
+  /** one more hook for a port (e.g. health-check replies), after the checks */
+  extraHook?: (port: number) => MetaFlowHook | undefined;
+}
+
+/**
+ * The MetaFlows of an L3 hop (ovs-nat, the load balancer): non-IP frames (ARP) to the L3 hop, then frames not
+ * addressed to us and bad L4 checksums dropped with counters, then the app's own hook.
+ */
+export function l3MetaFlows(o: L3MetaFlowOptions): MetaFlow[] {
+  const cv = o.counters.v;
+  const kNotForUs = o.counters.index('drop.notForUs');
+  const kBadL4 = o.counters.index('drop.badL4Checksum');
+  const l3 = o.l3;
+  const out: MetaFlow[] = [];
+  for (let port = 0; port < o.ports; port++) {
+    const mf = new MetaFlow({ port, distributor: o.distributor, steer: o.steer, info: o.info, steerHash: o.steerHash?.(port) });
+    mf.nonIp = (p, pi, ip) => l3.handleNonIp(p, pi, ip);
+    if (o.checkDstMac) mf.addHook((p, _pi, ip) => {
+      if (l3.acceptsDst(p, ip)) return CONTINUE;
+      cv[kNotForUs]++;
+      return Verdict.DROP;
+    });
+    if (o.verifyL4Checksum) mf.addHook((_p, pi) => {
+      if (l4ChecksumOk(pi)) return CONTINUE;
+      cv[kBadL4]++;
+      return Verdict.DROP;
+    });
+    const extra = o.extraHook?.(port);
+    if (extra) mf.addHook(extra);
+    out.push(mf);
+  }
+  return out;
 }

@@ -10,14 +10,14 @@ import type { Shard } from '../../reactor/shard';
 import { registerTask } from '../../reactor/tasks';
 import type { Packet } from '../../net/packet';
 import {
-  AsyncFlow, CONTINUE, CREATE_FLOW, FlowDistributor, MetaFlow, PacketInfo, defaultSteerHash, flowPipeline, protoHasPorts, tupleHash,
+  AsyncFlow, CREATE_FLOW, FlowDistributor, PacketInfo, defaultSteerHash, flowPipeline, protoHasPorts, tupleHash,
 } from '../../net/flow';
 import { parseSettings, parseMacText, type DnatRule, type NatSettings, type SnatRule } from './config';
 import { CS, Conn, tcpValidNew } from './conntrack';
 import { L3 } from './l3';
 import { shardIo, shareNeighbors } from './shard-io';
-import { chooseDestination, chooseSource, l4ChecksumOk, type TupleCheck } from './nat';
-import { CT_COUNTERS, conntrackHandler, startTracking } from './forward';
+import { chooseDestination, chooseSource, type TupleCheck } from './nat';
+import { CT_COUNTERS, conntrackHandler, l3MetaFlows, startTracking } from './forward';
 import { CounterSet } from '../../net/flow/counters';
 import { formatConntrack } from './dump';
 
@@ -33,12 +33,10 @@ const K_CLOSED = NAT_COUNTERS.indexOf('closed');
 const K_CT_DNAT = NAT_COUNTERS.indexOf('ct.dnat');
 const K_CT_INV = NAT_COUNTERS.indexOf('ct.inv');
 const K_CT_SNAT = NAT_COUNTERS.indexOf('ct.snat');
-const K_DROP_BADL4CHECKSUM = NAT_COUNTERS.indexOf('drop.badL4Checksum');
 const K_DROP_CONNLIMIT = NAT_COUNTERS.indexOf('drop.connLimit');
 const K_DROP_INVALID = NAT_COUNTERS.indexOf('drop.invalid');
 const K_DROP_NATEXHAUSTED = NAT_COUNTERS.indexOf('drop.natExhausted');
 const K_DROP_NOROUTE = NAT_COUNTERS.indexOf('drop.noRoute');
-const K_DROP_NOTFORUS = NAT_COUNTERS.indexOf('drop.notForUs');
 const K_DROP_OTHERPORT = NAT_COUNTERS.indexOf('drop.otherPort');
 const K_DROP_TABLEFULL = NAT_COUNTERS.indexOf('drop.tableFull');
 const K_DROP_TOSELF = NAT_COUNTERS.indexOf('drop.toSelf');
@@ -222,22 +220,11 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
     }
     : undefined;
 
-  const metaFlows: MetaFlow[] = [];
-  for (let port = 0; port < nports; port++) {
-    const mf = new MetaFlow({ port, distributor: dist, steer: shard, info, steerHash: port === inside ? steerHash : undefined });
-    mf.nonIp = (p, pi, ip) => l3.handleNonIp(p, pi, ip);
-    if (s.checkDstMac) mf.addHook((p, _pi, ip) => {
-      if (l3.acceptsDst(p, ip)) return CONTINUE;
-      cv[K_DROP_NOTFORUS]++;
-      return Verdict.DROP;
-    });
-    if (s.verifyL4Checksum) mf.addHook((_p, pi) => {
-      if (l4ChecksumOk(pi)) return CONTINUE;
-      cv[K_DROP_BADL4CHECKSUM]++;
-      return Verdict.DROP;
-    });
-    metaFlows.push(mf);
-  }
+  const metaFlows = l3MetaFlows({
+    ports: nports, distributor: dist, steer: shard, info, l3, counters,
+    checkDstMac: s.checkDstMac, verifyL4Checksum: s.verifyL4Checksum,
+    steerHash: (port) => (port === inside ? steerHash : undefined),
+  });
 
   let dumpSeq = Atomics.load(shared, 1);
   let nextDumpCheck = 0;
