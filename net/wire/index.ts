@@ -7,5 +7,6 @@ export * from './ethernet';
 export * from './arp';
 export * from './ipv4';
 export * from './icmp';
+export * from './l4';
 export * from './udp';
 export * from './tcp';

@@ -3,7 +3,8 @@
 
 import { checksumUpdate16, checksumUpdate32, ipv4PseudoHeaderSum, sumAt } from './checksum';
 import { IpProtocol, Ipv4View } from './ipv4';
-import { WireError, WireView } from './view';
+import { L4PortsView } from './l4';
+import { WireError } from './view';
 
 export const TCP_MIN_HEADER_LEN = 20;
 export const TCP_MAX_HEADER_LEN = 60;
@@ -127,7 +128,7 @@ function pseudoSum(ipOrSrc: Ipv4View | number, dst: number, length: number): num
 }
 
 /** Wrap it over exactly the IP payload: the length given is the segment length for the checksum. */
-export class TcpView extends WireView {
+export class TcpView extends L4PortsView {
   /** Header inside the buffer, data offset >= 5 words, every option length consistent. */
   check(): WireError {
     if (!this.inBounds) return WireError.OutOfBounds;
@@ -138,18 +139,6 @@ export class TcpView extends WireView {
     return walkOptions(this.dv, this.p + TCP_MIN_HEADER_LEN, this.p + hl, null);
   }
 
-  get srcPort(): number {
-    return this.dv.getUint16(this.p);
-  }
-  set srcPort(v: number) {
-    this.dv.setUint16(this.p, v);
-  }
-  get dstPort(): number {
-    return this.dv.getUint16(this.p + 2);
-  }
-  set dstPort(v: number) {
-    this.dv.setUint16(this.p + 2, v);
-  }
   /** Sequence number as uint32; compare with seqLt()/seqLe(), not <. */
   get seqNumber(): number {
     return this.dv.getUint32(this.p + 4);
@@ -282,24 +271,12 @@ export class TcpView extends WireView {
       typeof ipOrSrc === 'number' ? this.computeChecksum(ipOrSrc, b ?? 0, c) : this.computeChecksum(ipOrSrc, b);
   }
   /** RFC 1624 update after a covered 16-bit word (a port) changed. */
-  adjustChecksum16(oldValue: number, newValue: number): void {
+  override adjustChecksum16(oldValue: number, newValue: number): void {
     this.checksum = checksumUpdate16(this.checksum, oldValue, newValue);
   }
   /** The same for a 32-bit word (a pseudo-header address, a sequence number). */
   adjustChecksum32(oldValue: number, newValue: number): void {
     this.checksum = checksumUpdate32(this.checksum, oldValue, newValue);
-  }
-  rewriteSrcPort(port: number): number {
-    const old = this.srcPort;
-    this.srcPort = port;
-    this.adjustChecksum16(old, port);
-    return old;
-  }
-  rewriteDstPort(port: number): number {
-    const old = this.dstPort;
-    this.dstPort = port;
-    this.adjustChecksum16(old, port);
-    return old;
   }
 }
 

@@ -3,12 +3,13 @@
 
 import { checksumUpdate16, checksumUpdate32, ipv4PseudoHeaderSum, sumAt } from './checksum';
 import { IpProtocol, Ipv4View } from './ipv4';
-import { WireError, WireView } from './view';
+import { L4PortsView } from './l4';
+import { WireError } from './view';
 
 export const UDP_HEADER_LEN = 8;
 
 /** src port(2) dst port(2) length(2) checksum(2). Wrap it over the IP payload. */
-export class UdpView extends WireView {
+export class UdpView extends L4PortsView {
   /**
    * The header is present, the length field is at least 8 and the datagram fits in the buffer.
    * Bytes beyond the length field are ignored (not part of the payload).
@@ -27,18 +28,6 @@ export class UdpView extends WireView {
     return this.len < UDP_HEADER_LEN ? WireError.Truncated : WireError.Ok;
   }
 
-  get srcPort(): number {
-    return this.dv.getUint16(this.p);
-  }
-  set srcPort(v: number) {
-    this.dv.setUint16(this.p, v);
-  }
-  get dstPort(): number {
-    return this.dv.getUint16(this.p + 2);
-  }
-  set dstPort(v: number) {
-    this.dv.setUint16(this.p + 2, v);
-  }
   /** The length field: header + payload. */
   get udpLength(): number {
     return this.dv.getUint16(this.p + 4);
@@ -93,7 +82,7 @@ export class UdpView extends WireView {
    * RFC 1624 update after a covered 16-bit word (a port) changed. A datagram without checksum keeps
    * none, and a result of 0 is sent as 0xffff.
    */
-  adjustChecksum16(oldValue: number, newValue: number): void {
+  override adjustChecksum16(oldValue: number, newValue: number): void {
     const cs = this.checksum;
     if (cs === 0) return;
     this.checksum = checksumUpdate16(cs, oldValue, newValue) || 0xffff;
@@ -103,19 +92,6 @@ export class UdpView extends WireView {
     const cs = this.checksum;
     if (cs === 0) return;
     this.checksum = checksumUpdate32(cs, oldValue, newValue) || 0xffff;
-  }
-  /** Rewrite a port and update the checksum; returns the old port. */
-  rewriteSrcPort(port: number): number {
-    const old = this.srcPort;
-    this.srcPort = port;
-    this.adjustChecksum16(old, port);
-    return old;
-  }
-  rewriteDstPort(port: number): number {
-    const old = this.dstPort;
-    this.dstPort = port;
-    this.adjustChecksum16(old, port);
-    return old;
   }
 }
 
