@@ -241,8 +241,8 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
       ev |= FlowEvent.New;
     } else {
       flow = this.flows[v >> 1];
-      const low = srcIsLow(info.kSrc, info.kDst, info.kSport, info.kDport);
-      dir = low === flow.lowIsDir0[v & 1] ? 0 : 1;
+      const low = srcIsLow(info.kSrc, info.kDst, info.kSport, info.kDport) ? 1 : 0;
+      dir = low === ((flow.lowBits >> (v & 1)) & 1) ? 0 : 1;
       if (info.related) {
         // The quoted datagram went one way; the error about it travels the other.
         dir = dir === 0 ? 1 : 0;
@@ -556,7 +556,9 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
     const k = flow.keys, b = slot * 5;
     k[b] = proto; k[b + 1] = src >>> 0; k[b + 2] = dst >>> 0; k[b + 3] = sport; k[b + 4] = dport;
     const low = srcIsLow(src, dst, sport, dport);
-    flow.lowIsDir0[slot] = direction === 0 ? low : !low;
+    const bit = 1 << slot;
+    if (direction === 0 ? low : !low) flow.lowBits |= bit;
+    else flow.lowBits &= ~bit;
     flow.nkeys++;
     return true;
   }

@@ -79,6 +79,21 @@ describe('internet checksum', () => {
     expect(foldSum(2 ** 52)).toBe(16); // 2^52 = (2^16)^3 * 16 ≡ 16 (mod 0xffff)
   });
 
+  it('folds small sums (the int32 carry path) exactly as reduction mod 0xffff does', () => {
+    // The carry path serves sums up to 2^31 - 1; the definition: 0 stays 0, a non-zero multiple of 0xffff
+    // is 0xffff (negative zero), anything else is its remainder.
+    const byDefinition = (x: number): number => (x === 0 ? 0 : x % 0xffff || 0xffff);
+    const edges = [1, 0xfffe, 0xffff, 0x10000, 0x1fffe, 0x1ffff, 0xfffe0001, 0x7ffeffff, 0x7fff0000, 0x7fffffff, 0x80000000, 0xffffffff, 2 ** 40 + 3];
+    let x = 12345;
+    const samples = [...edges];
+    for (let i = 0; i < 20000; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      samples.push(x >>> (i % 31));
+    }
+    const wrong = samples.filter((v) => foldSum(v) !== byDefinition(v));
+    expect(wrong).toEqual([]);
+  });
+
   it('computes the IPv4 pseudo header sum', () => {
     const src = 0xc6120001;
     const dst = 0xc6130002;
