@@ -84,6 +84,13 @@ export interface NativeAddon {
     resetStats(port: number): void;
   };
   Lcore: new (o?: { capacity?: number }) => NativeLcore;
+  memory: {
+    /**
+     * Zeroed memory of `bytes` (1..2^30) on a 2 MiB-aligned anonymous mapping advised MADV_HUGEPAGE and
+     * faulted in at once; unmapped when the ArrayBuffer is collected. `advised` is false where THP is off.
+     */
+    hugeBuffer(bytes: number): { buffer: ArrayBuffer; advised: boolean };
+  };
   /**
    * Zero-argument hot calls on this thread's Lcore; arguments are read from the fast area's params:
    * [0] port or ring, [1] queue, [2] count or max, [3] region, [4] TX retries. Each returns a count.
@@ -128,7 +135,7 @@ function load(): NativeAddon {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const raw = require(file) as NativeAddon;
   // Control-plane calls get typed errors; the Lcore hot path is used as is (its errors carry `code` too).
-  return { ...raw, fast: raw.fast, eal: wrapErrors(raw.eal), pool: wrapErrors(raw.pool), ring: wrapErrors(raw.ring), port: wrapErrors(raw.port) };
+  return { ...raw, fast: raw.fast, eal: wrapErrors(raw.eal), pool: wrapErrors(raw.pool), ring: wrapErrors(raw.ring), port: wrapErrors(raw.port), memory: wrapErrors(raw.memory) };
 }
 
 export const native: NativeAddon = load();

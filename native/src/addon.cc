@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   initPool(env, exports);
   initPort(env, exports);
   initLcore(env, exports);
+  initMemory(env, exports);
   exports.Set("RX_DESC_WORDS", Napi::Number::New(env, RX_DESC_WORDS));
   exports.Set("TX_DESC_WORDS", Napi::Number::New(env, TX_DESC_WORDS));
   return exports;

@@ -71,6 +71,7 @@ inline int32_t chunkIndexOf(const PoolEntry& p, uintptr_t addr, size_t len) {
 void initEal(Napi::Env env, Napi::Object exports);
 void initPort(Napi::Env env, Napi::Object exports);
 void initPool(Napi::Env env, Napi::Object exports);
+void initMemory(Napi::Env env, Napi::Object exports);
 Napi::Object initLcore(Napi::Env env, Napi::Object exports);
 
 }  // namespace netstar

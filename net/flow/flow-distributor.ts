@@ -10,7 +10,7 @@ import { Verdict } from '../../reactor/app';
 import { Packet } from '../packet';
 import { seqLe } from '../wire/tcp';
 import { AsyncFlow, FlowAction, FlowEvent, FlowHandler, FlowOwner, Track, USER_EVENT_FIRST_BIT, USER_EVENT_LAST_BIT } from './async-flow';
-import { FlowTable } from './flow-table';
+import { FlowTable, hugeTableMemory, type TableMemory } from './flow-table';
 import { PacketInfo, ParseStatus } from './packet-info';
 import { srcIsLow } from './tuple';
 
@@ -96,6 +96,8 @@ export interface FlowDistributorOptions<S> {
   expireBudget?: number;
   /** a second parser for packets looked up again after their flow closed (same options as the MetaFlow's) */
   reparse?: PacketInfo;
+  /** memory for the flow table's slots (default hugeTableMemory: huge pages for tables of 1 MiB and more) */
+  tableMemory?: TableMemory;
 }
 
 export const DISTRIBUTOR_COUNTERS = [
@@ -156,7 +158,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
     const cap = opts.capacity;
     if (!Number.isInteger(cap) || cap < 1) throw new RangeError(`flow capacity must be a positive integer, got ${cap}`);
     this.capacity = cap;
-    this.table = new FlowTable(cap * 2);
+    this.table = new FlowTable(cap * 2, opts.tableMemory ?? hugeTableMemory);
     this.free = new Int32Array(cap);
     this.lruPrev = new Int32Array(cap).fill(-1);
     this.lruNext = new Int32Array(cap).fill(-1);
@@ -861,6 +863,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
     r[prefix + 'active'] = this.active;
     r[prefix + 'held'] = this.held;
     r[prefix + 'pendingNew'] = this.pendingNew;
+    r[prefix + 'tableHugePages'] = this.table.hugeMemory ? 1 : 0;
     return r;
   }
 }

@@ -1,6 +1,7 @@
 // A fixed-size hash table from canonical IPv4 flow keys to small integers, in one typed array: linear probing
 // with backward-shift deletion (no tombstones), so lookups stay short however long it runs and memory never
 // grows after construction. A slot's four words (addresses, ports, protocol and value) share a cache line.
+import { native } from '../../native';
 import { srcIsLow } from './tuple';
 
 function mix32(h: number): number {
@@ -8,6 +9,31 @@ function mix32(h: number): number {
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
 }
+
+/**
+ * Zeroed memory for a table's slots, or null to use an ordinary typed array. `huge`: the memory sits on
+ * huge pages (fewer TLB misses for random probes).
+ */
+export type TableMemory = (bytes: number) => { buffer: ArrayBuffer; huge: boolean } | null;
+
+/** Tables smaller than this stay in ordinary memory (they fit a few TLB entries anyway). */
+export const HUGE_TABLE_MIN_BYTES = 1 << 20;
+
+/**
+ * The default table memory: tables of HUGE_TABLE_MIN_BYTES and more on transparent huge pages
+ * (native.memory.hugeBuffer: a 2 MiB-aligned mapping advised MADV_HUGEPAGE); smaller tables, or when that
+ * fails, ordinary memory. A shard's flow table is probed at a random slot per packet: on 4 KiB pages a
+ * 4 MiB table spans 1,024 pages and most probes miss the TLB as well as the cache.
+ */
+export const hugeTableMemory: TableMemory = (bytes) => {
+  if (bytes < HUGE_TABLE_MIN_BYTES) return null;
+  try {
+    const r = native.memory.hugeBuffer(bytes);
+    return { buffer: r.buffer, huge: r.advised };
+  } catch {
+    return null;
+  }
+};
 
 /** Values must stay below this (24 bits in a slot, 0 meaning empty). */
 export const FLOW_TABLE_MAX_VALUE = (1 << 24) - 2;
@@ -24,14 +50,23 @@ export class FlowTable {
   private readonly k: Uint32Array;
   size = 0;
 
-  constructor(capacity: number) {
+  /**
+   * `memory` supplies the slots' zeroed memory (e.g. hugeTableMemory); default: an ordinary typed array.
+   * `hugeMemory`: whether the memory came from an allocator that put it on huge pages.
+   */
+  readonly hugeMemory: boolean;
+
+  constructor(capacity: number, memory?: TableMemory) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > FLOW_TABLE_MAX_VALUE) throw new RangeError(`flow table capacity must be an integer in 1..${FLOW_TABLE_MAX_VALUE}, got ${capacity}`);
     this.capacity = capacity;
     // Load factor at most 1/2: short probe sequences for linear probing.
     let n = 16;
     while (n < capacity * 2) n *= 2;
     this.mask = n - 1;
-    this.k = new Uint32Array(n * 4);
+    const m = memory?.(n * 16) ?? null;
+    if (m !== null && m.buffer.byteLength < n * 16) throw new RangeError(`flow table memory: ${m.buffer.byteLength} bytes given, ${n * 16} needed`);
+    this.k = m !== null ? new Uint32Array(m.buffer, 0, n * 4) : new Uint32Array(n * 4);
+    this.hugeMemory = m !== null && m.huge;
   }
 
   get slots(): number {

@@ -26,6 +26,9 @@ export type ParseOptions = info.ParseOptions;
 export import PacketInfo = info.PacketInfo;
 
 export import FlowTable = table.FlowTable;
+export import hugeTableMemory = table.hugeTableMemory;
+export import HUGE_TABLE_MIN_BYTES = table.HUGE_TABLE_MIN_BYTES;
+export type TableMemory = table.TableMemory;
 
 export import FlowAction = af.FlowAction;
 export import FlowEvent = af.FlowEvent;

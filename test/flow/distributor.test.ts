@@ -3,9 +3,11 @@
 // async-loop style, user events, and held packets always sent or dropped (never leaked).
 import { Verdict } from '../../reactor/app';
 import {
-  AsyncFlow, CREATE_FLOW, FlowAction, FlowDistributor, FlowEvent, FlowTable, OVS_DEFAULT_TIMEOUTS, PacketInfo, ParseStatus, TimeoutClass, Track,
+  AsyncFlow, CREATE_FLOW, FlowAction, FlowDistributor, FlowEvent, FlowTable, HUGE_TABLE_MIN_BYTES, OVS_DEFAULT_TIMEOUTS, hugeTableMemory, PacketInfo, ParseStatus, TimeoutClass, Track,
 } from '../../net/flow';
 import type { Packet } from '../../net/packet';
+import * as fs from 'fs';
+import { native } from '../../native';
 import { FakeSink, frame, packet, quote, settle } from './helpers';
 
 const SYN = 0x02, ACK = 0x10, FIN = 0x01, RST = 0x04;
@@ -55,6 +57,67 @@ describe('FlowTable', () => {
       expect(t.get(proto, a, b, pa, pb)).toBe(v);
       expect(t.get(proto, b, a, pb, pa)).toBe(v);
     }
+  });
+});
+
+/** Huge-page (2 MiB) kB of this process's anonymous memory, from /proc/self/smaps_rollup. */
+function anonHugeKb(): number {
+  const m = /AnonHugePages:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/smaps_rollup', 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+describe('FlowTable memory', () => {
+  const thp = fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+  const thpOn = !thp.includes('[never]');
+
+  test('a big table gets huge-page memory (when THP is not off) and behaves exactly like an ordinary one', () => {
+    const before = anonHugeKb();
+    const big = new FlowTable(131072, hugeTableMemory);
+    const plain = new FlowTable(131072);
+    expect({ huge: big.hugeMemory, plain: plain.hugeMemory }).toEqual({ huge: thpOn, plain: false });
+    // The kernel backed the 4 MiB of slots with 2 MiB pages (they were faulted in at allocation).
+    if (thpOn) expect(anonHugeKb() - before).toBeGreaterThanOrEqual(2048);
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const mismatches: number[] = [];
+    for (let i = 0; i < 20000; i++) {
+      const a = (0xc6120000 + rnd(4096)) >>> 0, b = 0xc0000209, pa = rnd(65536), pb = 9;
+      const same = rnd(4) === 0
+        ? big.remove(17, a, b, pa, pb) === plain.remove(17, a, b, pa, pb)
+        : big.insert(17, a, b, pa, pb, i) === plain.insert(17, a, b, pa, pb, i);
+      if (!same || big.get(17, b, a, pb, pa) !== plain.get(17, b, a, pb, pa)) mismatches.push(i);
+    }
+    expect(mismatches).toEqual([]);
+    expect(big.size).toBe(plain.size);
+    expect(big.size).toBeGreaterThan(1000);
+  });
+
+  test('small tables stay in ordinary memory; memory that is too small is refused', () => {
+    expect(hugeTableMemory(HUGE_TABLE_MIN_BYTES - 16)).toBeNull();
+    expect(new FlowTable(1000, hugeTableMemory).hugeMemory).toBe(false);
+    expect(() => new FlowTable(1000, () => ({ buffer: new ArrayBuffer(64), huge: false }))).toThrow(/64 bytes given, 32768 needed/);
+  });
+
+  test('the distributor reports where its table lives', () => {
+    const sink = new FakeSink();
+    const big = new FlowDistributor({ capacity: 65536, createState: () => ({}), sink });
+    const small = new FlowDistributor({ capacity: 64, createState: () => ({}), sink });
+    expect(big.snapshot()['flow.tableHugePages']).toBe(thpOn ? 1 : 0);
+    expect(small.snapshot()['flow.tableHugePages']).toBe(0);
+  });
+
+  test('native.memory.hugeBuffer checks its argument', () => {
+    for (const bad of [0, -1, 1.5, 2 ** 31, Number.NaN]) expect(() => native.memory.hugeBuffer(bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    expect(() => (native.memory.hugeBuffer as unknown as (x: unknown) => unknown)('4096')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    const r = native.memory.hugeBuffer(3 << 20);
+    expect(r.buffer.byteLength).toBe(3 << 20);
+    const u = new Uint8Array(r.buffer);
+    expect(u.every((x) => x === 0)).toBe(true);
+    u[u.length - 1] = 7;
+    expect(u[u.length - 1]).toBe(7);
   });
 });
 
