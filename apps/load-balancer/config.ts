@@ -60,6 +60,8 @@ export const schema = z.object({
   verifyL4Checksum: z.boolean().default(true),
   checkDstMac: z.boolean().default(true),
   arp: arpSchema.default({}),
+  /** offload steady UDP flows to the flow layer's fast path (default true; TCP always sees the handler) */
+  offload: z.boolean().default(true),
 }).strict();
 
 export interface BackendSpec { ip: number; port: number; weight: number; key: string }
@@ -83,6 +85,7 @@ export interface LbSettings {
   verifyL4Checksum: boolean;
   checkDstMac: boolean;
   arp: z.infer<typeof arpSchema>;
+  offload: boolean;
 }
 
 function isPrime(n: number): boolean {
@@ -144,5 +147,6 @@ export function parseSettings(appSection: unknown, ports: number): LbSettings {
     verifyL4Checksum: s.verifyL4Checksum,
     checkDstMac: s.checkDstMac,
     arp: s.arp,
+    offload: s.offload,
   };
 }

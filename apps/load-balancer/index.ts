@@ -14,7 +14,7 @@ import { AsyncFlow, CREATE_FLOW, FlowDistributor, PacketInfo, flowPipeline } fro
 import { CS, Conn, tcpValidNew } from '../ovs-nat/conntrack';
 import { L3 } from '../ovs-nat/l3';
 import { chooseSource, type TupleCheck } from '../ovs-nat/nat';
-import { CT_COUNTERS, conntrackHandler, l3MetaFlows, startTracking } from '../ovs-nat/forward';
+import { CT_COUNTERS, conntrackHandler, foldOffloadCounts, l3MetaFlows, startTracking } from '../ovs-nat/forward';
 import { CounterSet } from '../../net/flow/counters';
 import { shardIo, shareNeighbors } from '../ovs-nat/shard-io';
 import { parseSettings, readBackendsFile, type LbSettings, type VipSpec } from './config';
@@ -117,7 +117,7 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
   };
 
   // ---- flows ----
-  const handler = conntrackHandler(l3, counters as unknown as CounterSet<string>);
+  const handler = conntrackHandler(l3, counters as unknown as CounterSet<string>, { offload: s.offload });
   const check: TupleCheck = { taken: (p, a, b, sp, dp) => dist.has(p, a, b, sp, dp), local };
   const snatRange = { addrLo: s.backend.ip, addrHi: s.backend.ip, portLo: s.snatLo, portHi: s.snatHi };
 
@@ -246,12 +246,21 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
     }
   };
 
+  // Offloaded flows carry copies of neighbor MACs: invalidated when a neighbor changes and every refresh
+  // period (see ovs-nat).
+  l3.onChange = () => dist.invalidateOffloads();
+  let nextOffloadRefresh = 0;
+
   return flowPipeline({
     metaFlows,
     distributor: dist,
     flushDrops: () => shard.io.flushDrops(),
     afterBurst(now: number): void {
       l3.tick(now);
+      if (now >= nextOffloadRefresh) {
+        if (nextOffloadRefresh !== 0) dist.invalidateOffloads();
+        nextOffloadRefresh = now + l3.refreshMs;
+      }
       if (s.health.enabled) health.tick(now);
       maybeReload(now);
     },
@@ -263,6 +272,7 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
     },
     counters(): Record<string, number> {
       const r = counters.snapshot();
+      foldOffloadCounts(r, dist.offloads.counts);
       for (const k of HEALTH_COUNTERS) r[`health.${k}`] = health.c[k];
       r.flows = dist.active;
       for (const b of registry.values()) {

@@ -85,6 +85,8 @@ export const schema = z.object({
   /** drop unicast frames not addressed to the port's MAC (default true: a router ignores other hosts' frames) */
   checkDstMac: z.boolean().default(true),
   arp: arpSchema.default({}),
+  /** offload steady UDP (and other non-TCP, non-ICMP) connections to the flow layer's fast path (default true) */
+  offload: z.boolean().default(true),
   /** where the conntrack dump goes (`<file>.<shard>`), at stop and on SIGUSR2; none if unset */
   dumpFile: z.string().min(1).optional(),
 }).strict();
@@ -134,6 +136,7 @@ export interface NatSettings {
   verifyL4Checksum: boolean;
   checkDstMac: boolean;
   arp: z.infer<typeof arpSchema>;
+  offload: boolean;
   dumpFile: string | null;
   /** shared by all shards: [0] live connections (the global limit), [1] dump requests (SIGUSR2) */
   shared: SharedArrayBuffer;
@@ -227,6 +230,7 @@ export function parseSettings(appSection: unknown, ports: number, shards: number
     verifyL4Checksum: s.verifyL4Checksum,
     checkDstMac: s.checkDstMac,
     arp: s.arp,
+    offload: s.offload,
     dumpFile: s.dumpFile ?? null,
     shared: new SharedArrayBuffer(16),
     shards,

@@ -5,7 +5,7 @@ import { ALL_EVENTS, CONTINUE, FlowAction, FlowEvent, MetaFlow, TimeoutClass, ty
 import { Verdict } from '../../reactor/app';
 import type { CounterSet } from '../../net/flow/counters';
 import type { Packet } from '../../net/packet';
-import { CS, Conn, Update, icmpUpdate, otherUpdate, tcpNew, tcpUpdate } from './conntrack';
+import { CS, Conn, OtherState, Update, icmpUpdate, otherUpdate, tcpNew, tcpUpdate } from './conntrack';
 import type { L3 } from './l3';
 import { l4ChecksumOk, translate, translateRelated } from './nat';
 
@@ -27,8 +27,34 @@ export function startTracking(flow: AsyncFlow<Conn>, conn: Conn, pi: PacketInfo,
   else flow.setTimeoutClass(p === 1 ? TimeoutClass.IcmpFirst : TimeoutClass.OtherFirst);
 }
 
+/**
+ * Adds what offloaded packets did to the ct counters: each offloaded direction counts under its ct_state
+ * bits as tag (see conntrackHandler), so ct.new/est/rel/rpl stay per packet whichever path a packet took.
+ */
+export function foldOffloadCounts(r: Record<string, number>, counts: Float64Array): void {
+  for (let tag = 0; tag < counts.length; tag++) {
+    const n = counts[tag];
+    if (n === 0) continue;
+    if (tag & CS.NEW) r['ct.new'] = (r['ct.new'] ?? 0) + n;
+    if (tag & CS.EST) r['ct.est'] = (r['ct.est'] ?? 0) + n;
+    if (tag & CS.REL) r['ct.rel'] = (r['ct.rel'] ?? 0) + n;
+    if (tag & CS.RPL) r['ct.rpl'] = (r['ct.rpl'] ?? 0) + n;
+  }
+}
+
+export interface ConntrackHandlerOptions {
+  /**
+   * Offload connections of protocols without per-packet validation (UDP and other non-TCP, non-ICMP) once
+   * their state is steady in a direction — MULTIPLE or BIDIR going forward, BIDIR for replies — so their
+   * packets are translated, routed and counted by the flow layer without a handler call (default true).
+   * TCP (window validation per packet) and ICMP always go through the handler.
+   */
+  offload?: boolean;
+}
+
 /** The handler of tracked, translated, routed connections. */
-export function conntrackHandler(l3: L3, counters: CounterSet<string>): FlowHandler<Conn> {
+export function conntrackHandler(l3: L3, counters: CounterSet<string>, opts: ConntrackHandlerOptions = {}): FlowHandler<Conn> {
+  const offload = opts.offload ?? true;
   for (let i = 0; i < CT_COUNTERS.length; i++) if (counters.names[i] !== CT_COUNTERS[i]) throw new Error('the counter set must start with CT_COUNTERS');
   const c = counters.v;
   const cls = { v: 0 };
@@ -50,6 +76,9 @@ export function conntrackHandler(l3: L3, counters: CounterSet<string>): FlowHand
   return (flow: AsyncFlow<Conn>): FlowAction | Promise<FlowAction> => {
     const conn = flow.state, pi = flow.info!, pkt = flow.packet!, dir = flow.direction, ev = flow.events;
     let ct: number = CS.TRK;
+    // The tracker left the state as it was before this packet (VALID): later packets like it get the same
+    // answer, ct bits and timeout class — what an offloaded direction gives them.
+    let steady = false;
     if ((ev & FlowEvent.Related) !== 0) {
       ct |= CS.REL;
       if (dir === 1) ct |= CS.RPL;
@@ -66,6 +95,7 @@ export function conntrackHandler(l3: L3, counters: CounterSet<string>): FlowHand
           conn.lastCt = CS.TRK | CS.INV;
           return FlowAction.Drop;
         }
+        steady = r === Update.VALID;
         if (r === Update.NEW) {
           // A SYN on a closed connection: the same tuple (and translation) starts over.
           cls.v = tcpNew(conn, pi);
@@ -93,6 +123,12 @@ export function conntrackHandler(l3: L3, counters: CounterSet<string>): FlowHand
     const nb = dir === 0 ? conn.nb0 : conn.nb1;
     if (nb !== null) {
       l3.writeL2(pkt, out, nb);
+      // A steady UDP/other direction: later packets like this one get the same work from the flow layer.
+      if (offload && steady && ev === FlowEvent.Packet && conn.proto !== 6 && conn.proto !== 1
+        && (conn.state === OtherState.BIDIR || (dir === 0 && conn.state === OtherState.MULTIPLE))) {
+        if (dir === 0) flow.offload({ out, src: conn.tSrc, dst: conn.tDst, sport: conn.tSport, dport: conn.tDport, decTtl: true, dstMac: nb.mac, srcMac: l3.portMac(out), tag: ct });
+        else flow.offload({ out, src: conn.oDst, dst: conn.oSrc, sport: conn.oDport, dport: conn.oSport, decTtl: true, dstMac: nb.mac, srcMac: l3.portMac(out), tag: ct });
+      }
       return FlowAction.Forward;
     }
     // The next hop is not resolved yet: this packet waits (held), the flow's later packets queue behind it.

@@ -17,7 +17,7 @@ import { CS, Conn, tcpValidNew } from './conntrack';
 import { L3 } from './l3';
 import { shardIo, shareNeighbors } from './shard-io';
 import { chooseDestination, chooseSource, type TupleCheck } from './nat';
-import { CT_COUNTERS, conntrackHandler, l3MetaFlows, startTracking } from './forward';
+import { CT_COUNTERS, conntrackHandler, foldOffloadCounts, l3MetaFlows, startTracking } from './forward';
 import { CounterSet } from '../../net/flow/counters';
 import { formatConntrack } from './dump';
 
@@ -93,7 +93,7 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
   let now = performance.now();
   const debug = process.env.NETSTAR_DEBUG !== undefined;
 
-  const handler = conntrackHandler(l3, counters as unknown as CounterSet<string>);
+  const handler = conntrackHandler(l3, counters as unknown as CounterSet<string>, { offload: s.offload });
 
   const check: TupleCheck = {
     taken: (p, a, b, sp, dp) => dist.has(p, a, b, sp, dp),
@@ -226,6 +226,11 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
     steerHash: (port) => (port === inside ? steerHash : undefined),
   });
 
+  // Offloaded connections carry copies of neighbor MACs: a changed neighbor invalidates them, and so does
+  // each neighbor refresh period (their next packet goes through writeL2, which re-resolves when due).
+  l3.onChange = () => dist.invalidateOffloads();
+  let nextOffloadRefresh = now + l3.refreshMs;
+
   let dumpSeq = Atomics.load(shared, 1);
   let nextDumpCheck = 0;
   const dump = (why: string): void => {
@@ -246,6 +251,10 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
     afterBurst(t: number): void {
       now = t;
       l3.tick(t);
+      if (t >= nextOffloadRefresh) {
+        nextOffloadRefresh = t + l3.refreshMs;
+        dist.invalidateOffloads();
+      }
       if (t >= nextDumpCheck) {
         nextDumpCheck = t + 100;
         const seq = Atomics.load(shared, 1);
@@ -258,6 +267,7 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
     pollAt: () => Math.min(l3.pollAt(), nextDumpCheck + 100),
     counters(): Record<string, number> {
       const r = counters.snapshot();
+      foldOffloadCounts(r, dist.offloads.counts);
       r.conns = dist.active;
       Object.assign(r, l3.snapshot());
       return r;

@@ -72,6 +72,8 @@ export class L3 {
   now = 0;
   /** called when a neighbor is learned from the wire (to tell the other shards) */
   onLearn: ((ip: number, mac: number, port: number) => void) | null = null;
+  /** called when a known neighbor's MAC or port changes (copies of it, e.g. offloaded flows, are stale) */
+  onChange: (() => void) | null = null;
 
   constructor(ports: L3Port[], private readonly io: L3Io, private readonly o: L3Options) {
     const c = {} as Record<(typeof L3_COUNTERS)[number], number>;
@@ -94,6 +96,16 @@ export class L3 {
     return this.ours.has(ip >>> 0);
   }
 
+  /** The MAC of one of our ports (48-bit number). */
+  portMac(port: number): number {
+    return this.macHi[port] * TWO32 + this.macLo[port];
+  }
+
+  /** The neighbor refresh period (ms): packets through writeL2 re-resolve a learned neighbor this often. */
+  get refreshMs(): number {
+    return this.o.refreshMs;
+  }
+
   /** Adds an address answered on `port` (e.g. a VIP added at runtime). */
   addAddress(ip: number, port: number): void {
     this.ours.set(ip >>> 0, port);
@@ -109,10 +121,12 @@ export class L3 {
     const e = this.neighbors.get(ip);
     if (e && e.isStatic) return;
     if (e) {
-      e.hi = Math.floor(mac / TWO32);
-      e.lo = mac % TWO32;
+      const hi = Math.floor(mac / TWO32), lo = mac % TWO32, changed = e.hi !== hi || e.lo !== lo || e.port !== port;
+      e.hi = hi;
+      e.lo = lo;
       e.port = port;
       e.learnedAt = this.now;
+      if (changed && this.onChange !== null) this.onChange();
     } else this.neighbors.set(ip, new Neighbor(ip, Math.floor(mac / TWO32), mac % TWO32, port, this.now, false));
     const p = this.pending.get(ip);
     if (p) {

@@ -5,24 +5,12 @@ import type { Packet } from '../../net/packet';
 import type { PacketInfo } from '../../net/flow';
 import { protoHasPorts, tupleHash } from '../../net/flow';
 import { checksumUpdate16, checksumUpdate32, sumAt } from '../../net/wire/checksum';
+import { rewriteTupleHalves } from '../../net/flow/rewrite';
 import type { Conn } from './conntrack';
 
 /**
- * Adds a checksum delta (a sum of `(~old & 0xffff) + new` over changed 16-bit words) to a checksum, RFC 1624
- * eqn. 3: HC' = ~(~HC + sum(~m + m')). Only small integers: nothing is boxed, even if not inlined.
- */
-function applyDelta(cs: number, d: number): number {
-  let s = (~cs & 0xffff) + d;
-  s = (s & 0xffff) + (s >>> 16);
-  s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
-
-/**
  * Rewrites the packet's addresses and ports (TCP/UDP ports, ICMP echo identifier) to the given values,
- * updating the IPv4, TCP/UDP (pseudo header) and ICMP checksums incrementally. Fields that do not change
- * cost nothing. (Addresses of 2^31 and more passed as arguments may be boxed by V8 when the call is not
- * inlined: the per-packet path uses translate(), which reads them from the connection instead.)
+ * updating the IPv4, TCP/UDP (pseudo header) and ICMP checksums incrementally (net/flow/rewrite.ts).
  */
 export function rewriteTuple(info: PacketInfo, src: number, dst: number, sport: number, dport: number): void {
   rewrite(info, src >>> 16, src & 0xffff, dst >>> 16, dst & 0xffff, sport, dport);
@@ -30,48 +18,7 @@ export function rewriteTuple(info: PacketInfo, src: number, dst: number, sport: 
 
 /** The rewrite, with addresses as 16-bit halves (small integers end to end). */
 function rewrite(info: PacketInfo, sHi: number, sLo: number, dHi: number, dLo: number, sport: number, dport: number): void {
-  const v = info.view, l3 = info.l3, l4 = info.l4, proto = info.proto;
-  // Sum of (~old + new) over the changed words of the pseudo header (addresses) and of the ports.
-  let dAddr = 0, dPort = 0;
-  const osHi = v.getUint16(l3 + 12), osLo = v.getUint16(l3 + 14), odHi = v.getUint16(l3 + 16), odLo = v.getUint16(l3 + 18);
-  if (osHi !== sHi || osLo !== sLo) {
-    v.setUint16(l3 + 12, sHi);
-    v.setUint16(l3 + 14, sLo);
-    dAddr += (~osHi & 0xffff) + sHi + (~osLo & 0xffff) + sLo;
-  }
-  if (odHi !== dHi || odLo !== dLo) {
-    v.setUint16(l3 + 16, dHi);
-    v.setUint16(l3 + 18, dLo);
-    dAddr += (~odHi & 0xffff) + dHi + (~odLo & 0xffff) + dLo;
-  }
-  if (dAddr !== 0) v.setUint16(l3 + 10, applyDelta(v.getUint16(l3 + 10), dAddr));
-  if (proto === 6 || proto === 17) {
-    const os = v.getUint16(l4), od = v.getUint16(l4 + 2);
-    if (os !== sport) {
-      v.setUint16(l4, sport);
-      dPort += (~os & 0xffff) + sport;
-    }
-    if (od !== dport) {
-      v.setUint16(l4 + 2, dport);
-      dPort += (~od & 0xffff) + dport;
-    }
-    const d = dAddr + dPort;
-    if (d === 0) return;
-    // UDP's 0 means "no checksum" and stays 0; a computed 0 is sent as 0xffff.
-    if (proto === 6) v.setUint16(l4 + 16, applyDelta(v.getUint16(l4 + 16), d));
-    else {
-      const c = v.getUint16(l4 + 6);
-      if (c !== 0) v.setUint16(l4 + 6, applyDelta(c, d) || 0xffff);
-    }
-  } else if (proto === 1 && (info.icmpType === 8 || info.icmpType === 0)) {
-    // Echo: the identifier is the "port" (both ends see the same one; a NAT may change it). ICMP has no
-    // pseudo header: only the identifier counts.
-    const id = v.getUint16(l4 + 4), nid = info.icmpType === 8 ? sport : dport;
-    if (id !== nid) {
-      v.setUint16(l4 + 4, nid);
-      v.setUint16(l4 + 2, applyDelta(v.getUint16(l4 + 2), (~id & 0xffff) + nid));
-    }
-  }
+  rewriteTupleHalves(info.view, info.l3, info.l4, info.proto, info.icmpType, sHi, sLo, dHi, dLo, sport, dport);
 }
 
 /** Applies connection `c`'s translation to a packet going in `dir` (the packet must be of the connection). */

@@ -3,6 +3,7 @@
 // close-and-forward / close-and-drop. Usable as a handler or as an async loop (`for await (const ev of flow)`).
 import type { Packet } from '../packet';
 import type { PacketInfo } from './packet-info';
+import type { OffloadAction } from './offload';
 
 /** What the handler answers for the current event. */
 export const FlowAction = {
@@ -49,6 +50,8 @@ export interface FlowOwner<S> {
   close(flow: AsyncFlow<S>): void;
   addKey(flow: AsyncFlow<S>, proto: number, src: number, dst: number, sport: number, dport: number, direction: 0 | 1): boolean;
   take(flow: AsyncFlow<S>): Packet | null;
+  offload(flow: AsyncFlow<S>, action: OffloadAction): boolean;
+  clearOffload(flow: AsyncFlow<S>): void;
 }
 
 /** Tracker bits kept by the distributor's built-in TCP/UDP/ICMP preprocessors. */
@@ -76,6 +79,8 @@ export class AsyncFlow<S = unknown> {
    * number on the flow, not an array: the lookup reads it without touching another object.
    */
   lowBits = 3;
+  /** bit d: direction d is offloaded (see offload()) */
+  offloads = 0;
   /** ms of the distributor's clock; packets and bytes per direction */
   lastSeen = 0;
   packets0 = 0;
@@ -192,6 +197,24 @@ export class AsyncFlow<S = unknown> {
     return this.owner.take(this);
   }
 
+  /**
+   * Offloads the current packet's direction: from the next packet on, packets of this flow going this way
+   * get `action` (tuple rewrite with checksums, TTL, MACs, a counter tag, a port) without a handler call.
+   * The handler still sees packets that raise any event besides Packet (New, Fin, Related, user events…),
+   * packets the action cannot take (TTL about to expire, another tuple) and, after clearOffload() or the
+   * distributor's invalidateOffloads(), every packet until it offloads again. The action applies to packets
+   * as they arrive, as the handler's own work did to this one. Only during a synchronous handler call with a
+   * packet; false for ICMP and ICMP errors (not offloaded).
+   */
+  offload(action: OffloadAction): boolean {
+    return this.owner.offload(this, action);
+  }
+
+  /** Ends the offload of both directions (the handler sees every packet again). */
+  clearOffload(): void {
+    this.owner.clearOffload(this);
+  }
+
   // ---- async loop: `for await (const ev of flow)` ----
 
   /**
@@ -286,6 +309,7 @@ export class AsyncFlow<S = unknown> {
     this.defaultAction = FlowAction.Forward;
     this.packets0 = this.packets1 = this.bytes0 = this.bytes1 = 0;
     this.track = 0;
+    this.offloads = 0;
     this.tclass = -1;
     this.nkeys = 0;
     this.busy = false;

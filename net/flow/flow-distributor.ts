@@ -11,6 +11,7 @@ import { Packet } from '../packet';
 import { seqLe } from '../wire/tcp';
 import { AsyncFlow, FlowAction, FlowEvent, FlowHandler, FlowOwner, Track, USER_EVENT_FIRST_BIT, USER_EVENT_LAST_BIT } from './async-flow';
 import { FlowTable, hugeTableMemory, type TableMemory } from './flow-table';
+import { FlowOffload, type OffloadAction } from './offload';
 import { PacketInfo, ParseStatus } from './packet-info';
 import { srcIsLow } from './tuple';
 
@@ -119,6 +120,8 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
   /** per class: how stale a flow's LRU position may get before a packet relinks it (min(timeout/8, 250 ms)) */
   readonly granularity: Float64Array;
   readonly counters: Record<DistributorCounter, number>;
+  /** offloaded flow directions (AsyncFlow.offload): entries, per-tag packet counts */
+  readonly offloads: FlowOffload;
   /** flows in the table, plus closed ones whose handler is still pending */
   active = 0;
   /** packets held by the distributor (pending handlers and queues) */
@@ -159,6 +162,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
     if (!Number.isInteger(cap) || cap < 1) throw new RangeError(`flow capacity must be a positive integer, got ${cap}`);
     this.capacity = cap;
     this.table = new FlowTable(cap * 2, opts.tableMemory ?? hugeTableMemory);
+    this.offloads = new FlowOffload(cap, opts.tableMemory ?? hugeTableMemory);
     this.free = new Int32Array(cap);
     this.lruPrev = new Int32Array(cap).fill(-1);
     this.lruNext = new Int32Array(cap).fill(-1);
@@ -265,6 +269,11 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
       for (let i = 0; i < ue.length; i++) if (ue[i].filter(pkt, info, flow)) ev |= ue[i].bit;
     }
     if (flow.busy || flow.qLen > 0) return this.enqueue(flow, pkt, inPort, dir, ev, held);
+    // An offloaded direction: a plain packet gets the installed action, no handler call (-1: it cannot).
+    if (ev === FlowEvent.Packet && ((flow.offloads >> dir) & 1) !== 0) {
+      const out = this.offloads.apply(flow.index, dir, info);
+      if (out >= 0) return out;
+    }
     return this.run(flow, pkt, inPort, dir, ev, held, info);
   }
 
@@ -545,6 +554,27 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
     return null;
   }
 
+  offload(flow: AsyncFlow<S>, action: OffloadAction): boolean {
+    const info = flow.info;
+    if (!flow.alive || !flow.inCall || info === null || flow.packet === null) return false;
+    const dir = flow.direction;
+    if (!this.offloads.set(flow.index, dir, info, action)) return false;
+    flow.offloads |= 1 << dir;
+    return true;
+  }
+
+  clearOffload(flow: AsyncFlow<S>): void {
+    if (flow.offloads === 0) return;
+    this.offloads.clear(flow.index, 0);
+    this.offloads.clear(flow.index, 1);
+    flow.offloads = 0;
+  }
+
+  /** Every offloaded direction of every flow stops applying (e.g. a neighbor's MAC changed). */
+  invalidateOffloads(): void {
+    this.offloads.invalidateAll();
+  }
+
   addKey(flow: AsyncFlow<S>, proto: number, src: number, dst: number, sport: number, dport: number, direction: 0 | 1): boolean {
     if (flow.nkeys >= 2) return false;
     const slot = flow.nkeys;
@@ -617,6 +647,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
   }
 
   private unlinkFlow(flow: AsyncFlow<S>): void {
+    this.clearOffload(flow);
     const k = flow.keys;
     for (let s = 0; s < flow.nkeys; s++) {
       const b = s * 5;
@@ -864,6 +895,9 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
     r[prefix + 'held'] = this.held;
     r[prefix + 'pendingNew'] = this.pendingNew;
     r[prefix + 'tableHugePages'] = this.table.hugeMemory ? 1 : 0;
+    r[prefix + 'offloaded'] = this.offloads.total();
+    r[prefix + 'offloadsInstalled'] = this.offloads.installed;
+    r[prefix + 'offloadFallbacks'] = this.offloads.fallbacks;
     return r;
   }
 }

@@ -11,6 +11,8 @@ import * as fd from './flow-distributor';
 import * as mf from './meta-flow';
 import * as ss from './shared-service';
 import * as ctr from './counters';
+import * as off from './offload';
+import * as rw from './rewrite';
 
 export import tupleHash = tuple.tupleHash;
 export import protoHasPorts = tuple.protoHasPorts;
@@ -29,6 +31,11 @@ export import FlowTable = table.FlowTable;
 export import hugeTableMemory = table.hugeTableMemory;
 export import HUGE_TABLE_MIN_BYTES = table.HUGE_TABLE_MIN_BYTES;
 export type TableMemory = table.TableMemory;
+
+export import FlowOffload = off.FlowOffload;
+export type OffloadAction = off.OffloadAction;
+export import applyChecksumDelta = rw.applyChecksumDelta;
+export import rewriteTupleHalves = rw.rewriteTupleHalves;
 
 export import FlowAction = af.FlowAction;
 export import FlowEvent = af.FlowEvent;
