@@ -234,6 +234,50 @@ s = socket.create_connection(('${t.serverIp}', 7001), timeout=3); s.sendall(b'pi
     });
   });
 
+  test('UDP request/response: both directions are offloaded after the first exchanges, 200 datagrams each way arrive intact, the entry still expires on time', async () => {
+    await withTopology('nat6', async (topo) => {
+      const t = await buildNatTopology(topo, filePrefix('nat6'));
+      const nat = await startNat(topo, t, dir, 'nat6', { timeouts: { udp_first: 1, udp_single: 1, udp_multiple: 1.5 } }, { statsIntervalMs: 100 });
+      const echo = topo.spawn('sv', PY, ['-c', `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('${t.serverIp}', 5601)); print('listening', flush=True)
+while True:
+    d, a = s.recvfrom(2048); s.sendto(d + ('|%s:%d' % a).encode(), a)
+`]);
+      await echo.waitForOutput(/listening/, 10000);
+      // 200 datagrams of different sizes, each answered before the next; the client checks every reply.
+      const r = await topo.exec('cl', PY, ['-c', `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2); s.connect(('${t.serverIp}', 5601))
+ok = 0; seen = set()
+for i in range(200):
+    msg = (('%05d:' % i) + 'x' * (i * 7 % 1200)).encode()
+    s.send(msg)
+    d = s.recv(4096)
+    body, _, peer = d.rpartition(b'|')
+    if body == msg: ok += 1
+    seen.add(peer.decode())
+print('ok', ok, 'peers', ','.join(sorted(seen)), flush=True)
+`], { timeoutMs: 30000 });
+      expect(r.stdout.trim()).toMatch(/^ok 200 peers [\d.]+:\d+$/);
+      // The server saw one translated source (the NAT's outside address), never the client's own.
+      const peer = /peers ([\d.]+):/.exec(r.stdout)![1];
+      expect(t.clientIps).not.toContain(peer);
+      // Datagram 1 (new) and reply 1 (first reply: steady from then on, offloaded) and datagram 2 (steady:
+      // offloaded) went through the handler; the other 397 through the offloaded entries.
+      await waitFor(() => (appCounters(nat)['flow.offloaded'] ?? 0) >= 397, { timeoutMs: 3000, what: 'offload counters' });
+      const c = appCounters(nat);
+      expect({ offloaded: c['flow.offloaded'], installed: c['flow.offloadsInstalled'], new: c['ct.new'], est: c['ct.est'], rpl: c['ct.rpl'] })
+        .toEqual({ offloaded: 397, installed: 2, new: 1, est: 399, rpl: 200 });
+      // Offloaded packets keep the connection alive; once idle it expires as any other (udp_multiple 1.5 s).
+      const t0 = Date.now();
+      await waitFor(() => appCounters(nat).conns === 0, { timeoutMs: 5000, intervalMs: 20, what: 'the UDP entry to expire' });
+      expect(Date.now() - t0).toBeLessThan(3000);
+      echo.kill();
+      await stopNat(nat);
+    });
+  });
+
   test('two shards: connections spread over both, replies reach the shard that translated them', async () => {
     await withTopology('nat5', async (topo) => {
       const t = await buildNatTopology(topo, filePrefix('nat5'));
