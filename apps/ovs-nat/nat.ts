@@ -4,7 +4,7 @@
 import type { Packet } from '../../net/packet';
 import type { PacketInfo } from '../../net/flow';
 import { protoHasPorts, tupleHash } from '../../net/flow';
-import { checksumUpdate16, checksumUpdate32, sumAt } from '../../net/wire/checksum';
+import { checksumUpdate16, checksumUpdate32, foldSum, sumAt } from '../../net/wire/checksum';
 import { rewriteTupleHalves } from '../../net/flow/rewrite';
 import type { Conn } from './conntrack';
 
@@ -101,8 +101,22 @@ export function l4ChecksumOk(info: PacketInfo): boolean {
   if (p === 1) return sumAt(v, l4, n) === 0xffff;
   if (p !== 6 && p !== 17) return true;
   if (p === 17 && v.getUint16(l4 + 6) === 0) return true;
-  // The pseudo header: addresses (8 bytes at l3+12), protocol and L4 length.
-  return sumAt(v, l4, n, sumAt(v, info.l3 + 12, 8, p + n)) === 0xffff;
+  // One pass: the pseudo header (addresses at l3+12, protocol, L4 length), then the segment. The sum stays
+  // a small integer for any packet but the largest (and is exact as a double even then); foldSum folds it.
+  const a = v.getUint32(info.l3 + 12), b = v.getUint32(info.l3 + 16);
+  let s = p + n + (a >>> 16) + (a & 0xffff) + (b >>> 16) + (b & 0xffff);
+  const end = l4 + (n & ~3);
+  let i = l4;
+  for (; i < end; i += 4) {
+    const w = v.getUint32(i);
+    s += (w >>> 16) + (w & 0xffff);
+  }
+  if (n & 2) {
+    s += v.getUint16(i);
+    i += 2;
+  }
+  if (n & 1) s += v.getUint8(i) << 8;
+  return foldSum(s) === 0xffff;
 }
 
 // ---------------------------------------------------------------------------------------------

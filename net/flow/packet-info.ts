@@ -38,6 +38,14 @@ function isIcmpErrorType(t: number): boolean {
   return t === 3 || t === 4 || t === 5 || t === 11 || t === 12;
 }
 
+/** The folded ones' complement sum of a 20-byte IPv4 header (no options): five loads, no loop. */
+function ipv4HeaderSum20(v: DataView, p: number): number {
+  const a = v.getUint32(p), b = v.getUint32(p + 4), c = v.getUint32(p + 8), d = v.getUint32(p + 12), e = v.getUint32(p + 16);
+  let s = (a >>> 16) + (a & 0xffff) + (b >>> 16) + (b & 0xffff) + (c >>> 16) + (c & 0xffff) + (d >>> 16) + (d & 0xffff) + (e >>> 16) + (e & 0xffff);
+  s = (s & 0xffff) + (s >>> 16);
+  return (s & 0xffff) + (s >>> 16);
+}
+
 /**
  * The parsed headers of the current packet; every offset is an absolute index into `pkt.bytes` and was
  * checked to lie inside the packet (the IPv4 total length, not the frame, bounds the L4 part). Reused for
@@ -149,7 +157,7 @@ export class PacketInfo {
     if (l3 + tot > end) return (this.status = TRUNCATED);
     this.ipHeaderLength = ihl;
     this.ipTotalLength = tot;
-    if (this.verifyIpChecksum && sumAt(v, l3, ihl) !== 0xffff) return (this.status = ParseStatus.BadIpChecksum);
+    if (this.verifyIpChecksum && (ihl === 20 ? ipv4HeaderSum20(v, l3) : sumAt(v, l3, ihl)) !== 0xffff) return (this.status = ParseStatus.BadIpChecksum);
     const proto = v.getUint8(l3 + 9);
     this.proto = proto;
     this.ttl = v.getUint8(l3 + 8);
