@@ -1,8 +1,8 @@
 // ovs-nat against OVS-DPDK conntrack NAT on the same devices: net_pcap (1,024 UDP flows of 64 B,
 // infinite_rx) into net_null. OVS: Debian's openvswitch-switch-dpdk (3.1, userspace datapath), one PMD
 // core, the flow `ip,in_port=<pcap> actions=ct(commit,nat(src=<range>)),output:<null>`. Ours: apps/ovs-nat,
-// one shard on the same core, the same SNAT range. Alternating runs (never concurrently); medians of
-// per-second Mpps of the output port.
+// one shard on the same core, the same SNAT range, with flow offload (the default) and, as a second figure,
+// without it. Alternating runs (never concurrently); medians of per-second Mpps of the output port.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -32,7 +32,7 @@ export function ovsNatFlows(): string[] {
  * matches no MAC, so neither do we (checkDstMac false); checksums are verified on both sides (OVS's
  * userspace conntrack checks them on devices without RX checksum offload, like net_pcap).
  */
-export function ovsNatConfig(vdevs: string[], core: number, mainCore: number, filePrefix: string): unknown {
+export function ovsNatConfig(vdevs: string[], core: number, mainCore: number, filePrefix: string, offload = true): unknown {
   return {
     eal: { vdevs, mainCore, filePrefix },
     pool: { size: 16383, cacheSize: 256 },
@@ -45,6 +45,7 @@ export function ovsNatConfig(vdevs: string[], core: number, mainCore: number, fi
       neighbors: [{ ip: '203.0.113.2', mac: '02:00:00:00:00:fe' }],
       checkDstMac: false,
       snat: [{ src: '198.18.0.0/16', addresses: NAT_ADDRS, ports: NAT_PORTS }],
+      offload,
     },
   };
 }
@@ -110,17 +111,25 @@ export async function benchOvsNat(o: OvsNatBenchOptions): Promise<BenchResult> {
     const mainCore = o.core === 0 ? 1 : 0;
     const cfgFile = path.join(dir, 'ovs-nat.json');
     say(`${version}; no hugepages (EAL --no-huge --legacy-mem); PMD on core ${o.core}\n`);
-    const ours: number[] = [], ref: number[] = [];
-    for (let r = 0; r < o.rounds; r++) {
-      const t = median(await ovsRun(dir, vdevs, o.core, mainCore, r, o.seconds));
-      fs.writeFileSync(cfgFile, JSON.stringify(ovsNatConfig(vdevs, o.core, mainCore, `nsbo${process.pid}r${r}`)));
+    const ours: number[] = [], ref: number[] = [], noOffload: number[] = [];
+    const runOurs = async (r: number, offload: boolean): Promise<number> => {
+      fs.writeFileSync(cfgFile, JSON.stringify(ovsNatConfig(vdevs, o.core, mainCore, `nsbo${process.pid}r${r}${offload ? '' : 'n'}`, offload)));
       const u = await oursNat(cfgFile, o.seconds);
       const snat = u.app['ct.snat'];
       if (typeof snat === 'number' && snat < FLOWS) throw new Error(`netstar ovs-nat translated only ${snat} of ${FLOWS} flows (counters: ${JSON.stringify(u.app)})`);
-      const m = median(u.pps);
-      ref.push(t / 1e6);
-      ours.push(m / 1e6);
-      say(`round ${r + 1}: OVS-DPDK ${(t / 1e6).toFixed(2)} Mpps, netstar ovs-nat ${(m / 1e6).toFixed(2)} Mpps\n`);
+      // With offload on, the steady state must really be offloaded; with it off, nothing may be.
+      const off = u.app['flow.offloaded'] ?? 0;
+      if (offload ? off === 0 : off !== 0) throw new Error(`netstar ovs-nat (offload ${offload}) offloaded ${off} packets`);
+      return median(u.pps) / 1e6;
+    };
+    for (let r = 0; r < o.rounds; r++) {
+      const t = median(await ovsRun(dir, vdevs, o.core, mainCore, r, o.seconds)) / 1e6;
+      const m = await runOurs(r, true);
+      const n = await runOurs(r, false);
+      ref.push(t);
+      ours.push(m);
+      noOffload.push(n);
+      say(`round ${r + 1}: OVS-DPDK ${t.toFixed(2)} Mpps, netstar ovs-nat ${m.toFixed(2)} Mpps (offload off: ${n.toFixed(2)})\n`);
     }
     const res: BenchResult = { bench: 'ovs-nat', ours: +median(ours).toFixed(3), ref: +median(ref).toFixed(3), unit: 'Mpps', ratio: 0 };
     res.ratio = +(res.ours / res.ref).toFixed(3);
@@ -128,6 +137,7 @@ export async function benchOvsNat(o: OvsNatBenchOptions): Promise<BenchResult> {
       ['', 'netstar ovs-nat', 'OVS-DPDK ct(nat)', 'ratio'],
       ['median Mpps', res.ours.toFixed(2), res.ref.toFixed(2), res.ratio.toFixed(2)],
       ['rounds', ours.map((x) => x.toFixed(2)).join(' '), ref.map((x) => x.toFixed(2)).join(' '), ''],
+      ['offload off', `${median(noOffload).toFixed(2)} (${noOffload.map((x) => x.toFixed(2)).join(' ')})`, '', (median(noOffload) / res.ref).toFixed(2)],
     ]);
     process.stdout.write(`(net_pcap ${FLOWS.toLocaleString('en-US')} UDP flows of 64 B, infinite_rx -> net_null; SNAT to ${NAT_ADDRS}:${NAT_PORTS}; `
       + `OVS userspace datapath, one PMD, flow ct(commit,nat(src=...)),output, no hugepages; ours 1 shard; core ${o.core} each; `
