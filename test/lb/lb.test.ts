@@ -72,6 +72,56 @@ describe('load-balancer between Linux hosts', () => {
     });
   }, 180000);
 
+  test('UDP VIP: 30 flows of 20 request/response pairs each stick to one backend, arrive intact, and are offloaded after the first exchanges', async () => {
+    await withTopology('lbu', async (topo) => {
+      const t = await buildLbTopology(topo, filePrefix('lbu'));
+      // Each backend echoes with its own address and the peer it saw appended.
+      const echoes = BACKENDS.slice(0, 3).map((ip) => topo.spawn('bk', PY, ['-c', `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('${ip}', 5353)); print('listening', flush=True)
+while True:
+    d, a = s.recvfrom(2048); s.sendto(d + ('|${ip}|%s' % a[0]).encode(), a)
+`]));
+      for (const e of echoes) await e.waitForOutput(/listening/, 10000);
+      const lb = await startLb(topo, t, dir, 'lbu', {
+        vips: [{ vip: VIP, port: 53, proto: 'udp', backends: BACKENDS.slice(0, 3).map((ip) => ({ ip, port: 5353 })) }],
+        health: { enabled: false },
+      });
+      const r = await topo.exec('cl', PY, ['-c', `
+import socket, json
+out = {'flows': [], 'bad': 0, 'peers': set()}
+for f in range(30):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2); s.connect(('${VIP}', 53))
+    used = set()
+    for i in range(20):
+        msg = ('%d-%d-' % (f, i)).encode() + bytes(range(256))[: (f * 20 + i) % 200]
+        s.send(msg)
+        body, backend, peer = s.recv(4096).rsplit(b'|', 2)
+        backend, peer = backend.decode(), peer.decode()
+        if body != msg: out['bad'] += 1
+        used.add(backend); out['peers'].add(peer)
+    out['flows'].append(sorted(used)); s.close()
+out['peers'] = sorted(out['peers'])
+print(json.dumps(out), flush=True)
+`], { timeoutMs: 60000 });
+      expect(r.stderr).toBe('');
+      const res = JSON.parse(r.stdout) as { flows: string[][]; bad: number; peers: string[] };
+      expect(res.bad).toBe(0);
+      // Every flow stayed on one backend; the backends saw only the LB's address (full NAT); more than one
+      // backend served flows.
+      expect(res.flows.every((u) => u.length === 1)).toBe(true);
+      expect(res.peers).toEqual(['198.18.2.1']);
+      expect(new Set(res.flows.map((u) => u[0])).size).toBeGreaterThan(1);
+      // Per flow: datagram 1, its reply (steady from then on) and datagram 2 went through the handler, the
+      // other 37 of 40 through the offloaded entries.
+      await waitFor(() => (appCounters(lb)['flow.offloaded'] ?? 0) >= 30 * 37, { timeoutMs: 3000, what: 'offload counters' });
+      expect(appCounters(lb)['flow.offloaded']).toBe(30 * 37);
+      for (const e of echoes) e.kill();
+      const s = await stopLb(lb);
+      expect(s.app['ct.rpl']).toBe(30 * 20);
+    });
+  });
+
   test('a long transfer keeps its backend while the set changes (backends file rewritten); new flows follow the new set', async () => {
     await withTopology('lb2', async (topo) => {
       const t = await buildLbTopology(topo, filePrefix('lb2'));
