@@ -70,6 +70,14 @@ export interface NativeLcore {
    * FAST_PARAM_WORDS parameter words, then `regions` descriptor regions of FAST_REGION_WORDS words.
    */
   fastArea(regions: number): ArrayBuffer;
+  /** Executes a flow distributor's offloaded entries during RX (net/flow FlowDistributor.attachNative). */
+  offloadAttach(o: {
+    table: Uint32Array; mask: number; entries: Int32Array; capacity: number; counts: Float64Array; ctl: Int32Array; stats: Float64Array;
+    rx: { port: number; verifyIp: boolean; verifyL4: boolean; mac: number; statsBase: number }[];
+    out: { index: number; port: number; queue: number; statsBase: number }[];
+  }): void;
+  /** Stops that; returns what it handled and the TX drops. */
+  offloadDetach(): { handled: number; txDropped: number };
 }
 
 export interface NativeAddon {

@@ -6,7 +6,7 @@ import { Packet, PacketMemory, RxBatch } from './packet';
 import { P, S, portBase } from '../reactor/stats';
 
 /** Fast-call parameter word positions (see native `fast`). */
-const F = { port: 0, queue: 1, count: 2, region: 3, retries: 4 } as const;
+const F = { port: 0, queue: 1, count: 2, region: 3, retries: 4, handled: 5 } as const;
 
 /** Ring kinds of the cross-shard matrix. */
 export const RingKind = { FORWARD: 0, UNSAFE: 1, RETURN: 2, TX: 3 } as const;
@@ -60,6 +60,11 @@ export class ShardIO {
     const p = this.params;
     p[F.port] = port; p[F.queue] = queue; p[F.count] = max; p[F.region] = batch.region;
     return (batch.count = this.fast.rx());
+  }
+
+  /** Packets the native offload executor took in the last rx() (sent already; not in the batch). */
+  rxHandled(): number {
+    return this.params[F.handled];
   }
 
   /** TX of `count` TX descriptors (slot, dataOff, dataLen, flags) in `region`. */
@@ -352,9 +357,13 @@ export class DpdkQueuePair {
   receive(batch: RxBatch): number {
     if (this.rxQueue < 0) return (batch.count = 0);
     const n = this.io.rx(this.port, this.rxQueue, batch, this.burst);
+    this.lastHandled = this.io.rxHandled();
     if (n > 0) this.io.stats[this.base + P.rx] += n;
     return n;
   }
+
+  /** Packets the native offload executor handled in the last receive() (counted in the port stats natively). */
+  lastHandled = 0;
 
   /** Queues packet i of a batch for transmission, unchanged offset and length. */
   sendFromBatch(batch: RxBatch, i: number): void {

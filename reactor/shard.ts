@@ -399,6 +399,8 @@ export class Shard {
     let total = 0;
     for (let pi = 0; pi < qps.length; pi++) {
       const n = qps[pi].receive(batch);
+      // Packets the native offload executor took are work done (the loop must not go to sleep on them).
+      total += qps[pi].lastHandled;
       if (n === 0) continue;
       total += n;
       st[S.rxBursts]++;

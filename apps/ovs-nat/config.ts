@@ -87,6 +87,8 @@ export const schema = z.object({
   arp: arpSchema.default({}),
   /** offload steady UDP (and other non-TCP, non-ICMP) connections to the flow layer's fast path (default true) */
   offload: z.boolean().default(true),
+  /** and execute those offloads in the native RX path, where packets never reach JS (default true) */
+  nativeOffload: z.boolean().default(true),
   /** where the conntrack dump goes (`<file>.<shard>`), at stop and on SIGUSR2; none if unset */
   dumpFile: z.string().min(1).optional(),
 }).strict();
@@ -137,6 +139,7 @@ export interface NatSettings {
   checkDstMac: boolean;
   arp: z.infer<typeof arpSchema>;
   offload: boolean;
+  nativeOffload: boolean;
   dumpFile: string | null;
   /** shared by all shards: [0] live connections (the global limit), [1] dump requests (SIGUSR2) */
   shared: SharedArrayBuffer;
@@ -231,6 +234,7 @@ export function parseSettings(appSection: unknown, ports: number, shards: number
     checkDstMac: s.checkDstMac,
     arp: s.arp,
     offload: s.offload,
+    nativeOffload: s.nativeOffload,
     dumpFile: s.dumpFile ?? null,
     shared: new SharedArrayBuffer(16),
     shards,

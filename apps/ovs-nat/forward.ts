@@ -5,6 +5,9 @@ import { ALL_EVENTS, CONTINUE, FlowAction, FlowEvent, MetaFlow, TimeoutClass, ty
 import { Verdict } from '../../reactor/app';
 import type { CounterSet } from '../../net/flow/counters';
 import type { Packet } from '../../net/packet';
+import type { FlowDistributor } from '../../net/flow';
+import type { Shard } from '../../reactor/shard';
+import { portBase } from '../../reactor/stats';
 import { CS, Conn, OtherState, Update, icmpUpdate, otherUpdate, tcpNew, tcpUpdate } from './conntrack';
 import type { L3 } from './l3';
 import { l4ChecksumOk, translate, translateRelated } from './nat';
@@ -180,4 +183,32 @@ export function l3MetaFlows(o: L3MetaFlowOptions): MetaFlow[] {
     out.push(mf);
   }
   return out;
+}
+
+export interface NativeOffloadOptions {
+  verifyIp: boolean;
+  verifyL4: boolean;
+  checkDstMac: boolean;
+  /** port indexes whose MetaFlow runs hooks the native path cannot (e.g. health-check replies): JS only */
+  jsOnlyPorts?: number[];
+}
+
+/**
+ * Attaches the native offload executor to the shard's RX for this L3 hop's ports: packets of offloaded
+ * connections are then rewritten and sent inside the RX burst, after the same checks MetaFlow makes (the
+ * port's MAC as destination — other frames go to JS, which may still accept broadcasts —, IPv4 and L4
+ * checksums). Ports with a TCP/IP stack, without an RX queue on this shard, or listed in jsOnlyPorts stay
+ * with JS; entries whose port has no TX queue here are left to JS too.
+ */
+export function attachNativeOffload(shard: Shard, dist: FlowDistributor<Conn>, l3: L3, o: NativeOffloadOptions): boolean {
+  const rx: { port: number; verifyIp: boolean; verifyL4: boolean; mac: number; statsBase: number }[] = [];
+  const out: { index: number; port: number; queue: number; statsBase: number }[] = [];
+  shard.qps.forEach((qp, i) => {
+    if (i >= 16) return;
+    out.push({ index: i, port: qp.port, queue: qp.txQueue, statsBase: portBase(qp.port) });
+    if (qp.rxQueue < 0 || shard.stacks[i] !== null || (o.jsOnlyPorts ?? []).includes(i)) return;
+    rx.push({ port: qp.port, verifyIp: o.verifyIp, verifyL4: o.verifyL4, mac: o.checkDstMac ? l3.portMac(i) : -1, statsBase: portBase(qp.port) });
+  });
+  if (rx.length === 0) return false;
+  return dist.attachNative(shard.lcore, shard.io.stats, rx, out);
 }

@@ -17,7 +17,7 @@ import { CS, Conn, tcpValidNew } from './conntrack';
 import { L3 } from './l3';
 import { shardIo, shareNeighbors } from './shard-io';
 import { chooseDestination, chooseSource, type TupleCheck } from './nat';
-import { CT_COUNTERS, conntrackHandler, foldOffloadCounts, l3MetaFlows, startTracking } from './forward';
+import { CT_COUNTERS, attachNativeOffload, conntrackHandler, foldOffloadCounts, l3MetaFlows, startTracking } from './forward';
 import { CounterSet } from '../../net/flow/counters';
 import { formatConntrack } from './dump';
 
@@ -230,6 +230,8 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
   // each neighbor refresh period (their next packet goes through writeL2, which re-resolves when due).
   l3.onChange = () => dist.invalidateOffloads();
   let nextOffloadRefresh = now + l3.refreshMs;
+  const native = s.offload && s.nativeOffload
+    && attachNativeOffload(shard, dist, l3, { verifyIp: s.verifyIpChecksum, verifyL4: s.verifyL4Checksum, checkDstMac: s.checkDstMac });
 
   let dumpSeq = Atomics.load(shared, 1);
   let nextDumpCheck = 0;
@@ -273,6 +275,7 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
       return r;
     },
     stop(): void {
+      if (native) shard.lcore.offloadDetach();
       dump('stop');
       if (localL3 === l3) localL3 = null;
     },

@@ -4,6 +4,7 @@
 // is checked against the real mbuf before native code touches memory.
 #include "common.h"
 #include "global.h"
+#include "offload.h"
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_prefetch.h>
@@ -12,10 +13,12 @@
 #include <unistd.h>
 #include <cstring>
 #include <memory>
+#include <cmath>
 
 namespace netstar {
 
 constexpr uint32_t MAX_BURST = 512;
+static_assert(OFF_MAX_BURST == MAX_BURST, "offload TX lists hold one RX burst");
 constexpr uint32_t NO_QUEUE = 0xffff;
 constexpr uint32_t TX_FLAG_SET_PORT = 1u << 16;
 
@@ -43,6 +46,8 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
       InstanceMethod<&Lcore::Pin>("pin"),
       InstanceMethod<&Lcore::Close>("close"),
       InstanceMethod<&Lcore::FastArea>("fastArea"),
+      InstanceMethod<&Lcore::OffloadAttach>("offloadAttach"),
+      InstanceMethod<&Lcore::OffloadDetach>("offloadDetach"),
       InstanceAccessor<&Lcore::LcoreId>("lcoreId"),
       InstanceAccessor<&Lcore::Capacity>("capacity"),
     });
@@ -86,6 +91,12 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
   int32_t lastChunk_ = -1;
   uintptr_t lastChunkLo_ = 0, lastChunkHi_ = 0;
   std::vector<Napi::Reference<Napi::Array>> chunkRefs_;
+  std::unique_ptr<Offload> off_;
+ public:
+  /** packets the offload executor handled in the last rxInto (they are not in its descriptors) */
+  uint32_t lastHandled_ = 0;
+ private:
+  std::vector<Napi::Reference<Napi::Value>> offRefs_;
   struct {
     uint64_t rxPackets = 0, rxBursts = 0, rxMultiseg = 0, rxForeign = 0;
     uint64_t txPackets = 0, txDropped = 0, freed = 0, allocated = 0, allocFailed = 0, copied = 0;
@@ -95,6 +106,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
   void release() {
     if (closed_) return;
     closed_ = true;
+    off_.reset();
     if (envData_ && envData_->active == this) envData_->active = nullptr;
     for (auto& m : table_)
       if (m) {
@@ -217,6 +229,9 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     rte_mbuf** table = table_.data();
     uint32_t nfree = nfree_;
     for (uint16_t i = 0; i < n && i < 4; i++) rte_prefetch0(burst_[i]);
+    Offload* off = off_ && off_->on && off_->rx[port].on ? off_.get() : nullptr;
+    if (off != nullptr && ++off->seq == 0) off->seq = 1;
+    const uint64_t handledBefore = off != nullptr ? off->handled : 0;
     for (uint16_t i = 0; i < n; i++) {
       rte_mbuf* m = burst_[i];
       if (i + 4 < n) rte_prefetch0(burst_[i + 4]);
@@ -224,6 +239,13 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
         rte_pktmbuf_free(m);
         st_.rxMultiseg++;
         continue;
+      }
+      if (off != nullptr) {
+        int32_t o = off->handle(m, static_cast<uint16_t>(port));
+        if (o >= 0) {
+          off->queueTx(static_cast<uint32_t>(o), m);
+          continue;
+        }
       }
       if (m->port != port) m->port = static_cast<uint16_t>(port);
       uint32_t slot = freeStack[--nfree];
@@ -238,9 +260,109 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
       out++;
     }
     nfree_ = nfree;
+    if (off != nullptr) {
+      off->flushTx();
+      lastHandled_ = static_cast<uint32_t>(off->handled - handledBefore);
+    } else {
+      lastHandled_ = 0;
+    }
     st_.rxPackets += out;
     if (n) st_.rxBursts++;
     return out;
+  }
+
+  // offloadAttach({ table, mask, entries, capacity, counts, ctl, stats, rx: [{ port, verifyIp, verifyL4, mac,
+  // statsBase }], out: [{ index, port, queue, statsBase }] }): executes offloaded flow entries during RX (see
+  // offload.h). The typed arrays are kept alive by this Lcore until offloadDetach() or close().
+  Napi::Value OffloadAttach(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    if (info.Length() < 1 || !info[0].IsObject()) fail(env, "ERR_INVALID_ARG", "offloadAttach needs an options object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto typed = [&](const char* key, napi_typedarray_type type, size_t minElems) -> void* {
+      Napi::Value v = o.Get(key);
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+        fail(env, "ERR_INVALID_ARG", std::string("offloadAttach: ") + key + " must be a typed array of the right type");
+      Napi::TypedArray ta = v.As<Napi::TypedArray>();
+      if (ta.ElementLength() < minElems) fail(env, "ERR_INVALID_ARG", std::string("offloadAttach: ") + key + " is too short");
+      void* data = nullptr;
+      size_t length = 0;
+      napi_value ab;
+      size_t byteOffset = 0;
+      napi_typedarray_type t;
+      if (napi_get_typedarray_info(env, ta, &t, &length, &data, &ab, &byteOffset) != napi_ok || data == nullptr)
+        fail(env, "ERR_INVALID_ARG", std::string("offloadAttach: cannot map ") + key);
+      offRefs_.emplace_back(Napi::Persistent(v));
+      return data;
+    };
+    auto num = [&](const Napi::Object& obj, const char* key) -> double {
+      Napi::Value v = obj.Get(key);
+      if (!v.IsNumber()) fail(env, "ERR_INVALID_ARG", std::string("offloadAttach: ") + key + " must be a number");
+      return v.As<Napi::Number>().DoubleValue();
+    };
+    auto off = std::make_unique<Offload>();
+    double mask = num(o, "mask"), capacity = num(o, "capacity");
+    if (!(mask >= 15) || mask > 0xffffffff || std::fmod(mask + 1, 2) != 0 || !(capacity >= 1) || capacity > (1 << 24))
+      fail(env, "ERR_INVALID_ARG", "offloadAttach: bad mask or capacity");
+    off->mask = static_cast<uint32_t>(mask);
+    off->capacity = static_cast<uint32_t>(capacity);
+    offRefs_.clear();
+    off->table = static_cast<const uint32_t*>(typed("table", napi_uint32_array, (static_cast<size_t>(off->mask) + 1) * 4));
+    off->entries = static_cast<int32_t*>(typed("entries", napi_int32_array, static_cast<size_t>(off->capacity) * 2 * OFF_STRIDE));
+    off->counts = static_cast<double*>(typed("counts", napi_float64_array, 256));
+    off->ctl = static_cast<const int32_t*>(typed("ctl", napi_int32_array, 2));
+    Napi::Value sv = o.Get("stats");
+    off->stats = static_cast<double*>(typed("stats", napi_float64_array, 1));
+    off->statsWords = static_cast<uint32_t>(sv.As<Napi::TypedArray>().ElementLength());
+    auto base = [&](const Napi::Object& obj) -> int32_t {
+      double b = num(obj, "statsBase");
+      if (b < 0) return -1;
+      if (b + 6 > off->statsWords) fail(env, "ERR_INVALID_ARG", "offloadAttach: statsBase outside stats");
+      return static_cast<int32_t>(b);
+    };
+    Napi::Value rxv = o.Get("rx"), outv = o.Get("out");
+    if (!rxv.IsArray() || !outv.IsArray()) fail(env, "ERR_INVALID_ARG", "offloadAttach: rx and out must be arrays");
+    Napi::Array rxa = rxv.As<Napi::Array>(), outa = outv.As<Napi::Array>();
+    for (uint32_t i = 0; i < rxa.Length(); i++) {
+      Napi::Object r = rxa.Get(i).As<Napi::Object>();
+      double port = num(r, "port");
+      if (!(port >= 0) || port >= RTE_MAX_ETHPORTS) fail(env, "ERR_INVALID_ARG", "offloadAttach: bad rx port");
+      OffloadRxPort& rp = off->rx[static_cast<uint32_t>(port)];
+      rp.on = true;
+      rp.verifyIp = r.Get("verifyIp").ToBoolean();
+      rp.verifyL4 = r.Get("verifyL4").ToBoolean();
+      double mac = num(r, "mac");
+      rp.checkMac = mac >= 0;
+      if (rp.checkMac) {
+        uint64_t mv = static_cast<uint64_t>(mac);
+        for (int b = 0; b < 6; b++) rp.mac[b] = static_cast<uint8_t>(mv >> (8 * (5 - b)));
+      }
+      rp.statsBase = base(r);
+    }
+    for (uint32_t i = 0; i < outa.Length(); i++) {
+      Napi::Object r = outa.Get(i).As<Napi::Object>();
+      double idx = num(r, "index"), port = num(r, "port"), queue = num(r, "queue");
+      if (!(idx >= 0) || idx >= OFF_MAX_OUT) fail(env, "ERR_INVALID_ARG", "offloadAttach: out index must be below 16");
+      if (!(port >= 0) || port >= RTE_MAX_ETHPORTS) fail(env, "ERR_INVALID_ARG", "offloadAttach: bad out port");
+      OffloadOut& oo = off->out[static_cast<uint32_t>(idx)];
+      oo.port = static_cast<int32_t>(port);
+      oo.queue = queue >= 0 ? static_cast<int32_t>(queue) : -1;
+      if (oo.queue >= 0) checkPort(env, static_cast<uint32_t>(port), static_cast<uint32_t>(queue), false);
+      oo.statsBase = base(r);
+    }
+    off->on = true;
+    off_ = std::move(off);
+    return env.Undefined();
+  }
+
+  Napi::Value OffloadDetach(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("handled", Napi::Number::New(env, off_ ? static_cast<double>(off_->handled) : 0));
+    r.Set("txDropped", Napi::Number::New(env, off_ ? static_cast<double>(off_->txDropped) : 0));
+    off_.reset();
+    offRefs_.clear();
+    return r;
   }
 
   uint32_t txFrom(Napi::Env env, uint32_t port, uint32_t queue, const uint32_t* t, uint32_t n, uint32_t retries, bool rxLayout) {
@@ -572,7 +694,12 @@ static napi_value fastCall(napi_env rawEnv, napi_callback_info) {
   }
 }
 
-static uint32_t bodyRx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->rxInto(env, p[0], p[1], lc->region(env, p[3]), p[2]); }
+// params[5] <- packets the offload executor handled in this call (work done, though none reach JS).
+static uint32_t bodyRx(Napi::Env env, Lcore* lc, uint32_t* p) {
+  uint32_t n = lc->rxInto(env, p[0], p[1], lc->region(env, p[3]), p[2]);
+  p[5] = lc->lastHandled_;
+  return n;
+}
 static uint32_t bodyTx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFrom(env, p[0], p[1], lc->region(env, p[3]), p[2], p[4], false); }
 static uint32_t bodyTxRx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFrom(env, p[0], p[1], lc->region(env, p[3]), p[2], p[4], true); }
 static uint32_t bodyFree(Napi::Env env, Lcore* lc, uint32_t* p) { lc->freeSlots(env, lc->region(env, p[3]), p[2]); return p[2]; }

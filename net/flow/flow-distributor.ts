@@ -101,6 +101,15 @@ export interface FlowDistributorOptions<S> {
   tableMemory?: TableMemory;
 }
 
+/** What attachNative needs of the shard's Lcore (native/index.ts NativeLcore). */
+export interface NativeOffloadTarget {
+  offloadAttach?(o: {
+    table: Uint32Array; mask: number; entries: Int32Array; capacity: number; counts: Float64Array; ctl: Int32Array; stats: Float64Array;
+    rx: { port: number; verifyIp: boolean; verifyL4: boolean; mac: number; statsBase: number }[];
+    out: { index: number; port: number; queue: number; statsBase: number }[];
+  }): void;
+}
+
 export const DISTRIBUTOR_COUNTERS = [
   'flowsCreated', 'flowsClosed', 'flowsExpired', 'flowsRefused', 'tableFull', 'newFlowQueueFull', 'flowQueueFull',
   'queueFull', 'handlerErrors', 'relatedNoFlow', 'asyncCalls', 'queued', 'redispatched', 'badAction', 'reparseDrops',
@@ -154,6 +163,11 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
   private readonly expireBudget: number;
   private readonly reparse: PacketInfo;
   private queuedTotal = 0;
+  /** the native executor runs this distributor's entries (attachNative) */
+  private nativeAttached = false;
+  private readonly foldAcc = new Float64Array(2);
+  /** packets the native executor handled, as folded so far */
+  private nativePackets = 0;
   private readonly userEvents: UserEvent<S>[] = [];
   private userMask = 0;
 
@@ -215,7 +229,11 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
 
   /** Every live flow (slow: for dumps and tests). */
   *liveFlows(): IterableIterator<AsyncFlow<S>> {
-    for (const f of this.flows) if (f.alive) yield f;
+    for (const f of this.flows) {
+      if (!f.alive) continue;
+      this.foldNative(f);
+      yield f;
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -369,7 +387,9 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
       if (!flow.alive && !flow.busy && flow.qLen === 0) this.release(flow);
       return v;
     }
-    // Pending: hold the packet (unless the handler took it) and wait.
+    // Pending: hold the packet (unless the handler took it) and wait. Offloaded directions end: the flow's
+    // later packets must queue behind this one, which the native executor could not know.
+    this.clearOffload(flow);
     if (!held && !flow.taken) flow.curHandle = this.sink.hold(pkt);
     if (flow.curHandle !== null) this.held++;
     flow.busy = true;
@@ -558,13 +578,15 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
     const info = flow.info;
     if (!flow.alive || !flow.inCall || info === null || flow.packet === null) return false;
     const dir = flow.direction;
-    if (!this.offloads.set(flow.index, dir, info, action)) return false;
+    // The native executor skips the preprocessors and user events: only where neither would see anything.
+    if (!this.offloads.set(flow.index, dir, info, action, !this.preprocess && this.userMask === 0)) return false;
     flow.offloads |= 1 << dir;
     return true;
   }
 
   clearOffload(flow: AsyncFlow<S>): void {
     if (flow.offloads === 0) return;
+    this.foldNative(flow);
     this.offloads.clear(flow.index, 0);
     this.offloads.clear(flow.index, 1);
     flow.offloads = 0;
@@ -573,6 +595,49 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
   /** Every offloaded direction of every flow stops applying (e.g. a neighbor's MAC changed). */
   invalidateOffloads(): void {
     this.offloads.invalidateAll();
+  }
+
+  /** Sets the flow clock (ms), here and for the native executor. */
+  setNow(now: number): void {
+    this.now = now;
+    this.offloads.setClock(Math.floor(now));
+  }
+
+  /**
+   * Adds what the native executor did for the flow since the last fold to its statistics and last-seen time.
+   * Done when the flow closes, is about to expire, is dumped (liveFlows) and at each snapshot.
+   */
+  foldNative(flow: AsyncFlow<S>): void {
+    if (!this.nativeAttached || flow.offloads === 0) return;
+    for (let d = 0; d < 2; d++) {
+      const acc = this.foldAcc;
+      acc[0] = acc[1] = 0;
+      const last = this.offloads.drainNative(flow.index, d as 0 | 1, acc);
+      if (last < 0) continue;
+      if (d === 0) { flow.packets0 += acc[0]; flow.bytes0 += acc[1]; } else { flow.packets1 += acc[0]; flow.bytes1 += acc[1]; }
+      this.nativePackets += acc[0];
+      if (last > flow.lastSeen) flow.lastSeen = last;
+    }
+  }
+
+  /**
+   * Lets the native RX path execute this distributor's offloaded entries (see native/src/offload.h): `lcore`
+   * is the shard's, `rx` the ports (by DPDK id) whose packets it may take with the checks MetaFlow would make,
+   * `out` the ports (by port index, as entries name them) with this shard's TX queue. Returns false where the
+   * Lcore cannot (an older addon).
+   */
+  attachNative(lcore: NativeOffloadTarget, stats: Float64Array,
+    rx: { port: number; verifyIp: boolean; verifyL4: boolean; mac: number; statsBase: number }[],
+    out: { index: number; port: number; queue: number; statsBase: number }[]): boolean {
+    if (typeof lcore.offloadAttach !== 'function') return false;
+    const { table, mask } = this.table.nativeView();
+    lcore.offloadAttach({
+      table, mask, entries: this.offloads.entries(), capacity: this.capacity, counts: this.offloads.counts,
+      ctl: this.offloads.ctl, stats, rx, out,
+    });
+    this.nativeAttached = true;
+    this.offloads.setClock(Math.floor(this.now));
+    return true;
   }
 
   addKey(flow: AsyncFlow<S>, proto: number, src: number, dst: number, sport: number, dport: number, direction: 0 | 1): boolean {
@@ -670,7 +735,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
 
   /** Sets the clock and expires idle flows; returns how many expired. Call it once per loop pass. */
   tick(now: number): number {
-    this.now = now;
+    this.setNow(now);
     return this.expire(now);
   }
 
@@ -685,6 +750,14 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
         const f = this.flows[heads[c]];
         if (f.lastSeen + to > now) break;
         budget--;
+        if (this.nativeAttached && f.offloads !== 0) {
+          // Packets the native executor took count as activity: fold them in and look again.
+          this.foldNative(f);
+          if (f.lastSeen + to > now) {
+            this.touch(f);
+            continue;
+          }
+        }
         if (f.busy || f.qLen > 0) {
           // Work in progress is activity: look again a timeout later.
           f.lastSeen = now;
@@ -889,6 +962,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
 
   /** Counters and gauges, for an app's counters(). */
   snapshot(prefix = 'flow.'): Record<string, number> {
+    if (this.nativeAttached) for (const f of this.flows) if (f.offloads !== 0) this.foldNative(f);
     const r: Record<string, number> = {};
     for (const k of DISTRIBUTOR_COUNTERS) r[prefix + k] = this.counters[k];
     r[prefix + 'active'] = this.active;
@@ -896,6 +970,8 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
     r[prefix + 'pendingNew'] = this.pendingNew;
     r[prefix + 'tableHugePages'] = this.table.hugeMemory ? 1 : 0;
     r[prefix + 'offloaded'] = this.offloads.total();
+    r[prefix + 'offloadedNative'] = this.nativePackets;
+    r[prefix + 'offloadNative'] = this.nativeAttached ? 1 : 0;
     r[prefix + 'offloadsInstalled'] = this.offloads.installed;
     r[prefix + 'offloadFallbacks'] = this.offloads.fallbacks;
     return r;

@@ -73,6 +73,11 @@ export class FlowTable {
     return this.mask + 1;
   }
 
+  /** The slot words and the probe mask, for the native offload executor (it reads, never writes). */
+  nativeView(): { table: Uint32Array; mask: number } {
+    return { table: this.k, mask: this.mask };
+  }
+
   private home(proto: number, lo: number, hi: number, ports: number): number {
     return mix32((Math.imul(lo, 0x9e3779b1) ^ hi) + Math.imul(ports, 0x85ebca6b) + proto) & this.mask;
   }

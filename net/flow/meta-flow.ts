@@ -31,6 +31,8 @@ export interface FlowProcessor {
 /** What flowPipeline drives (FlowDistributor fits). */
 export interface PipelineDistributor extends FlowProcessor {
   now: number;
+  /** sets `now` and whatever else follows the clock (FlowDistributor: the native executor's clock) */
+  setNow?(now: number): void;
   expire(now: number): number;
   nextExpiry(): number;
   snapshot(prefix?: string): Record<string, number>;
@@ -196,7 +198,8 @@ export function flowPipeline(o: FlowPipelineOptions): ShardApp {
     },
     afterBurst(): void {
       const now = performance.now();
-      dist.now = now;
+      if (dist.setNow) dist.setNow(now);
+      else dist.now = now;
       if (now >= nextExpiry) {
         dist.expire(now);
         // Re-check at the next expiry, and at least every 100 ms (new flows may expire sooner than that).

@@ -5,7 +5,10 @@
 // entry cannot apply: its flow's first event other than a plain packet, a TTL that would expire, a tuple
 // that is not the one offloaded, or an invalidation (invalidateAll(), e.g. when a neighbor's MAC changes).
 //
-// Entries live in one Int32Array, one 64-byte line per flow direction, allocated at the first offload.
+// Entries live in one Int32Array, 128 bytes per flow direction (the action, then what the native executor
+// counted), allocated at the first offload. Where a shard attaches the native executor (FlowDistributor.
+// attachNative), entries marked native are also applied in the RX burst itself (native/src/offload.h):
+// those packets never reach JS; their counts are folded into the flows by the distributor.
 import { applyChecksumDelta } from './rewrite';
 import type { PacketInfo } from './packet-info';
 import type { TableMemory } from './flow-table';
@@ -27,12 +30,17 @@ export interface OffloadAction {
   tag?: number;
 }
 
-const STRIDE = 16;
-// Word indexes within an entry.
+/** Words per entry (two 64-byte lines: the action, then what the native executor counted). */
+export const OFFLOAD_STRIDE = 32;
+const STRIDE = OFFLOAD_STRIDE;
+// Word indexes within an entry (native/src/offload.h reads the same layout).
 const W_FLAGS = 0, W_EPOCH = 1, W_OUT = 2, W_TAG = 3, W_OSRC = 4, W_ODST = 5, W_OPORTS = 6, W_NSRC = 7, W_NDST = 8,
-  W_NPORTS = 9, W_DIP = 10, W_DL4 = 11, W_DMAC_HI = 12, W_DMAC_LO = 13, W_SMAC_HI = 14, W_SMAC_LO = 15;
-// Flag bits (the protocol sits in bits 8..15).
-const F_VALID = 1, F_TTL = 2, F_MACS = 4, F_PORTS = 8, F_ADDRS = 16;
+  W_NPORTS = 9, W_DIP = 10, W_DL4 = 11, W_DMAC_HI = 12, W_DMAC_LO = 13, W_SMAC_HI = 14, W_SMAC_LO = 15,
+  W_NPKTS = 16, W_NBYTES = 18, W_NLAST = 20;
+// Flag bits (the protocol sits in bits 8..15). F_NATIVE: the native RX path may execute the entry.
+const F_VALID = 1, F_TTL = 2, F_MACS = 4, F_PORTS = 8, F_ADDRS = 16, F_NATIVE = 32;
+/** ctl words: [0] epoch, [1] the flow clock in whole ms (what native writes as an entry's last-seen time). */
+const C_EPOCH = 0, C_CLOCK = 1;
 const TWO32 = 0x100000000;
 
 /** Sum of (~old + new) over the two 16-bit halves of a 32-bit field that changed (0 if unchanged). */
@@ -54,16 +62,20 @@ export class FlowOffload {
   /** entries installed, and packets that found an entry that could not apply (they went to the handler) */
   installed = 0;
   fallbacks = 0;
+  /** shared with the native executor: epoch and clock (see C_*); 128 bytes, so its memory is off the JS heap */
+  readonly ctl = new Int32Array(32);
   private w: Int32Array | null = null;
-  private epoch = 1;
+  private wu: Uint32Array | null = null;
 
-  constructor(private readonly capacity: number, private readonly memory: TableMemory | null) {}
+  constructor(readonly capacity: number, private readonly memory: TableMemory | null) {
+    this.ctl[C_EPOCH] = 1;
+  }
 
   /**
    * Installs the action for packets like the current one (`info`, already parsed, not yet rewritten) of flow
    * `index` in direction `dir`. False (nothing installed) for ICMP, ICMP errors and bad arguments.
    */
-  set(index: number, dir: 0 | 1, info: PacketInfo, a: OffloadAction): boolean {
+  set(index: number, dir: 0 | 1, info: PacketInfo, a: OffloadAction, native = false): boolean {
     const proto = info.proto;
     if (info.related || proto === 1 || index < 0 || index >= this.capacity) return false;
     const tag = a.tag ?? 0;
@@ -83,7 +95,8 @@ export class FlowOffload {
     if (a.dstMac !== undefined) flags |= F_MACS;
     if (ports) flags |= F_PORTS;
     if (dAddr !== 0) flags |= F_ADDRS;
-    w[b + W_EPOCH] = this.epoch;
+    if (native) flags |= F_NATIVE;
+    w[b + W_EPOCH] = this.ctl[C_EPOCH];
     w[b + W_OUT] = a.out;
     w[b + W_TAG] = tag;
     w[b + W_OSRC] = osrc | 0;
@@ -111,7 +124,33 @@ export class FlowOffload {
 
   /** Every entry stops applying (each flow's handler sees its next packet and may offload again). */
   invalidateAll(): void {
-    this.epoch = (this.epoch + 1) | 0 || 1;
+    this.ctl[C_EPOCH] = (this.ctl[C_EPOCH] + 1) | 0 || 1;
+  }
+
+  /** The flow clock (ms) the native executor stamps entries with. */
+  setClock(now: number): void {
+    this.ctl[C_CLOCK] = now;
+  }
+
+  /**
+   * What the native executor did for flow `index` in direction `dir` since the last call: adds packets and
+   * bytes to `out[0]`, `out[1]` and returns its last-seen time (ms, -1 if nothing), then zeroes its counters.
+   */
+  drainNative(index: number, dir: 0 | 1, out: Float64Array): number {
+    const wu = this.wu;
+    if (wu === null) return -1;
+    const b = ((index << 1) | dir) * STRIDE;
+    const pLo = wu[b + W_NPKTS], pHi = wu[b + W_NPKTS + 1];
+    if (pLo === 0 && pHi === 0) return -1;
+    out[0] += pLo + pHi * 0x100000000;
+    out[1] += wu[b + W_NBYTES] + wu[b + W_NBYTES + 1] * 0x100000000;
+    wu[b + W_NPKTS] = wu[b + W_NPKTS + 1] = wu[b + W_NBYTES] = wu[b + W_NBYTES + 1] = 0;
+    return this.w![b + W_NLAST];
+  }
+
+  /** The entries' memory (allocated on first use), for the native executor. */
+  entries(): Int32Array {
+    return this.words();
   }
 
   /**
@@ -123,7 +162,7 @@ export class FlowOffload {
     if (w === null) return -1;
     const b = ((index << 1) | dir) * STRIDE;
     const f = w[b + W_FLAGS];
-    if (f === 0 || w[b + W_EPOCH] !== this.epoch || f >>> 8 !== info.proto || w[b + W_OSRC] !== (info.src | 0)
+    if (f === 0 || w[b + W_EPOCH] !== this.ctl[C_EPOCH] || f >>> 8 !== info.proto || w[b + W_OSRC] !== (info.src | 0)
       || w[b + W_ODST] !== (info.dst | 0) || ((f & F_PORTS) !== 0 && w[b + W_OPORTS] !== ((info.sport << 16) | info.dport))) {
       this.fallbacks++;
       return -1;
@@ -180,6 +219,7 @@ export class FlowOffload {
       const bytes = this.capacity * 2 * STRIDE * 4;
       const m = this.memory?.(bytes) ?? null;
       this.w = m !== null ? new Int32Array(m.buffer, 0, this.capacity * 2 * STRIDE) : new Int32Array(this.capacity * 2 * STRIDE);
+      this.wu = new Uint32Array(this.w.buffer, this.w.byteOffset, this.w.length);
     }
     return this.w;
   }

@@ -269,6 +269,8 @@ print('ok', ok, 'peers', ','.join(sorted(seen)), flush=True)
       const c = appCounters(nat);
       expect({ offloaded: c['flow.offloaded'], installed: c['flow.offloadsInstalled'], new: c['ct.new'], est: c['ct.est'], rpl: c['ct.rpl'] })
         .toEqual({ offloaded: 397, installed: 2, new: 1, est: 399, rpl: 200 });
+      // Over af_packet the native executor took them all, in the RX burst.
+      expect(c['flow.offloadedNative']).toBe(397);
       // Offloaded packets keep the connection alive; once idle it expires as any other (udp_multiple 1.5 s).
       const t0 = Date.now();
       await waitFor(() => appCounters(nat).conns === 0, { timeoutMs: 5000, intervalMs: 20, what: 'the UDP entry to expire' });

@@ -69,7 +69,9 @@ describe('two shards over single-queue ports', () => {
       const c0 = cpuSeconds(pid), w0 = Date.now();
       await waitFor(() => Date.now() - w0 >= 2000, { timeoutMs: 5000, intervalMs: 50, what: 'two idle seconds' });
       const cpu = (cpuSeconds(pid) - c0) / ((Date.now() - w0) / 1000);
-      expect(cpu).toBeLessThan(0.1); // two busy-polling shards would show ~2.0
+      // Two busy-polling shards would show ~2.0. Idle, each shard still wakes every <= idleMaxSleepMs (5 ms) to
+      // poll devices that cannot interrupt, and the stats run at 5 Hz: 7-12 % of a core on this VM.
+      expect(cpu).toBeLessThan(0.2);
       const sleeps1 = stats(fwd.stdout())!.shards.map((x) => x.sleeps);
       expect(sleeps1[0]).toBeGreaterThan(sleeps0[0]);
 

@@ -1,0 +1,242 @@
+// Native execution of offloaded flow directions (net/flow/offload.ts): the software path of flow offload
+// for ports without rte_flow. JS decides everything — which flows exist (its flow table), what an offloaded
+// direction does (its entries) — and this code only reads those tables during RX: a received packet that
+// is plain IPv4 TCP/UDP, passes the port's entry checks (destination MAC, IPv4 and L4 checksums), matches an
+// entry that is valid, current (epoch) and marked native, and keeps its TTL, is rewritten as the entry says
+// and transmitted on this shard's TX queue of the entry's port, without being described to JS. Anything
+// else goes to JS untouched. Same thread as the JS that writes the tables: no locking.
+//
+// Layouts shared with TS (keep in sync with net/flow/flow-table.ts and net/flow/offload.ts):
+//   flow table: 4 words per slot — lo address, hi address, lo port << 16 | hi port, proto << 24 | value + 1;
+//     linear probing from home(); value = flow index * 2 + key slot.
+//   entries: 32 int32 words per (flow, direction), direction d of flow i at (i * 2 + d) * 32.
+//   ctl: [0] epoch, [1] the flow clock (ms) written as an entry's last-seen time.
+#pragma once
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_ethdev.h>
+#include <cstdint>
+#include <cstring>
+
+namespace netstar {
+
+constexpr uint32_t OFF_STRIDE = 32;
+constexpr uint32_t OFF_MAX_OUT = 16;
+constexpr uint32_t OFF_MAX_BURST = 512;  // the RX burst limit of lcore.cc (MAX_BURST)
+// Entry words (net/flow/offload.ts).
+constexpr uint32_t W_FLAGS = 0, W_EPOCH = 1, W_OUT = 2, W_TAG = 3, W_OSRC = 4, W_ODST = 5, W_OPORTS = 6, W_NSRC = 7,
+                   W_NDST = 8, W_NPORTS = 9, W_DIP = 10, W_DL4 = 11, W_DMAC_HI = 12, W_DMAC_LO = 13, W_SMAC_HI = 14,
+                   W_SMAC_LO = 15, W_NPKTS = 16 /* u64 */, W_NBYTES = 18 /* u64 */, W_NLAST = 20, W_MARK = 21;
+constexpr int32_t F_VALID = 1, F_TTL = 2, F_MACS = 4, F_PORTS = 8, F_ADDRS = 16, F_NATIVE = 32;
+// Per-port stats words (reactor/stats.ts P).
+constexpr uint32_t P_RX = 0, P_TX = 1, P_TXDROPPED = 2, P_TXBYTES = 5;
+
+struct OffloadRxPort {
+  bool on = false, verifyIp = false, verifyL4 = false, checkMac = false;
+  uint8_t mac[6] = {0, 0, 0, 0, 0, 0};
+  int32_t statsBase = -1;
+};
+
+struct OffloadOut {
+  int32_t port = -1, queue = -1, statsBase = -1;
+};
+
+inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+inline uint32_t be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3]; }
+inline void put16(uint8_t* p, uint32_t v) { p[0] = uint8_t(v >> 8); p[1] = uint8_t(v); }
+inline void put32(uint8_t* p, uint32_t v) { p[0] = uint8_t(v >> 24); p[1] = uint8_t(v >> 16); p[2] = uint8_t(v >> 8); p[3] = uint8_t(v); }
+
+// Ones' complement sum of big-endian 16-bit words, plus `s`, not folded.
+inline uint32_t sumBe(const uint8_t* p, uint32_t n, uint32_t s) {
+  uint32_t i = 0;
+  for (; i + 1 < n; i += 2) s += (uint32_t(p[i]) << 8) | p[i + 1];
+  if (n & 1) s += uint32_t(p[n - 1]) << 8;
+  return s;
+}
+inline uint32_t fold(uint32_t s) {
+  s = (s & 0xffff) + (s >> 16);
+  return (s & 0xffff) + (s >> 16);
+}
+// RFC 1624 eqn. 3 with a delta already summed as (~old & 0xffff) + new over the changed words.
+inline uint32_t applyDelta(uint32_t cs, uint32_t d) {
+  uint32_t s = (~cs & 0xffff) + d;
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  return ~s & 0xffff;
+}
+
+// The JS FlowTable hash (mix32 of a multiply-xor of the canonical key), in 32-bit arithmetic as JS does it.
+inline uint32_t flowHome(uint32_t proto, uint32_t lo, uint32_t hi, uint32_t ports) {
+  uint32_t h = ((lo * 0x9e3779b1u) ^ hi) + ports * 0x85ebca6bu + proto;
+  h = (h ^ (h >> 16)) * 0x85ebca6bu;
+  h = (h ^ (h >> 13)) * 0xc2b2ae35u;
+  return h ^ (h >> 16);
+}
+
+struct Offload {
+  bool on = false;
+  const uint32_t* table = nullptr;
+  uint32_t mask = 0;
+  int32_t* entries = nullptr;
+  uint32_t capacity = 0;
+  double* counts = nullptr;  // 256 tags
+  const int32_t* ctl = nullptr;
+  double* stats = nullptr;
+  uint32_t statsWords = 0;
+  OffloadRxPort rx[RTE_MAX_ETHPORTS];
+  OffloadOut out[OFF_MAX_OUT];
+  int32_t seq = 1;
+  // Per-burst TX lists per out index.
+  rte_mbuf* txq[OFF_MAX_OUT][OFF_MAX_BURST];
+  uint32_t txn[OFF_MAX_OUT] = {};
+  uint64_t txBytes[OFF_MAX_OUT] = {};
+  uint64_t handled = 0, txDropped = 0;
+
+  // Flow table lookup: value (flow * 2 + key slot) or -1.
+  int32_t lookup(uint32_t proto, uint32_t src, uint32_t dst, uint32_t sport, uint32_t dport) const {
+    uint32_t lo, hi, ports;
+    if (src < dst || (src == dst && sport <= dport)) {
+      lo = src; hi = dst; ports = (sport << 16) | dport;
+    } else {
+      lo = dst; hi = src; ports = (dport << 16) | sport;
+    }
+    uint32_t i = flowHome(proto, lo, hi, ports) & mask;
+    for (uint32_t probes = 0; probes <= mask; probes++) {
+      const uint32_t* k = table + (static_cast<size_t>(i) << 2);
+      uint32_t meta = k[3];
+      if (meta == 0) return -1;
+      if (k[0] == lo && k[1] == hi && k[2] == ports && (meta >> 24) == proto) return static_cast<int32_t>((meta & 0xffffff) - 1);
+      i = (i + 1) & mask;
+    }
+    return -1;
+  }
+
+  // The out index a packet was handled for, or -1 (untouched: JS gets it).
+  int32_t handle(rte_mbuf* m, uint16_t port) {
+    const OffloadRxPort& rp = rx[port];
+    uint8_t* p = rte_pktmbuf_mtod(m, uint8_t*);
+    uint32_t len = m->data_len;
+    if (len < 14 + 20 + 8 || be16(p + 12) != 0x0800) return -1;
+    if (rp.checkMac && std::memcmp(p, rp.mac, 6) != 0) return -1;
+    uint8_t* ip = p + 14;
+    if (ip[0] != 0x45) return -1;
+    uint32_t tot = be16(ip + 2);
+    if (tot < 20 || 14 + tot > len || (be16(ip + 6) & 0x3fff) != 0) return -1;
+    uint32_t proto = ip[9];
+    uint8_t* l4 = ip + 20;
+    uint32_t l4len = tot - 20;
+    if (proto == 6) {
+      if (l4len < 20) return -1;
+      uint32_t thl = (l4[12] >> 4) * 4u;
+      if (thl < 20 || thl > l4len) return -1;
+    } else if (proto == 17) {
+      if (l4len < 8) return -1;
+      uint32_t ulen = be16(l4 + 4);
+      if (ulen < 8 || ulen > l4len) return -1;
+    } else {
+      return -1;
+    }
+    uint32_t src = be32(ip + 12), dst = be32(ip + 16), sport = be16(l4), dport = be16(l4 + 2);
+    int32_t v = lookup(proto, src, dst, sport, dport);
+    if (v < 0) return -1;
+    uint32_t flow = static_cast<uint32_t>(v) >> 1;
+    if (flow >= capacity) return -1;
+    int32_t* e0 = entries + static_cast<size_t>(flow) * 2 * OFF_STRIDE;
+    int32_t* e1 = e0 + OFF_STRIDE;
+    const uint32_t ports = (sport << 16) | dport;
+    auto matches = [&](const int32_t* e) {
+      int32_t f = e[W_FLAGS];
+      return (f & F_VALID) && static_cast<uint32_t>(f) >> 8 == proto && static_cast<uint32_t>(e[W_OSRC]) == src &&
+             static_cast<uint32_t>(e[W_ODST]) == dst && static_cast<uint32_t>(e[W_OPORTS]) == ports;
+    };
+    int32_t* e = matches(e0) ? e0 : matches(e1) ? e1 : nullptr;
+    if (e == nullptr) return -1;
+    const int32_t f = e[W_FLAGS];
+    // Not for native handling, stale, or an earlier packet of this direction in this burst went to JS (its
+    // later packets must follow it there, in order).
+    if (!(f & F_NATIVE) || e[W_EPOCH] != ctl[0] || e[W_MARK] == seq) return mark(e);
+    const uint32_t outIdx = static_cast<uint32_t>(e[W_OUT]);
+    if (outIdx >= OFF_MAX_OUT || out[outIdx].queue < 0) return mark(e);
+    if (rp.verifyIp && fold(sumBe(ip, 20, 0)) != 0xffff) return mark(e);
+    if (rp.verifyL4 && !(proto == 17 && be16(l4 + 6) == 0)) {
+      uint32_t s = proto + l4len + be16(ip + 12) + be16(ip + 14) + be16(ip + 16) + be16(ip + 18);
+      if (fold(sumBe(l4, l4len, s)) != 0xffff) return mark(e);
+    }
+    uint32_t dIp = static_cast<uint32_t>(e[W_DIP]);
+    if (f & F_TTL) {
+      uint32_t t = be16(ip + 8);
+      if ((t >> 8) <= 1) return mark(e);
+      put16(ip + 8, t - 0x100);
+      dIp += (~t & 0xffff) + (t - 0x100);
+    }
+    if (f & F_ADDRS) {
+      put32(ip + 12, static_cast<uint32_t>(e[W_NSRC]));
+      put32(ip + 16, static_cast<uint32_t>(e[W_NDST]));
+    }
+    if (dIp != 0) put16(ip + 10, applyDelta(be16(ip + 10), dIp));
+    if (f & F_PORTS) {
+      put32(l4, static_cast<uint32_t>(e[W_NPORTS]));
+      uint32_t d = static_cast<uint32_t>(e[W_DL4]);
+      if (d != 0) {
+        if (proto == 6) put16(l4 + 16, applyDelta(be16(l4 + 16), d));
+        else {
+          uint32_t c = be16(l4 + 6);
+          if (c != 0) {
+            uint32_t n = applyDelta(c, d);
+            put16(l4 + 6, n == 0 ? 0xffff : n);
+          }
+        }
+      }
+    }
+    if (f & F_MACS) {
+      put16(p, static_cast<uint32_t>(e[W_DMAC_HI]));
+      put32(p + 2, static_cast<uint32_t>(e[W_DMAC_LO]));
+      put16(p + 6, static_cast<uint32_t>(e[W_SMAC_HI]));
+      put32(p + 8, static_cast<uint32_t>(e[W_SMAC_LO]));
+    }
+    uint64_t* pk = reinterpret_cast<uint64_t*>(e + W_NPKTS);
+    uint64_t* by = reinterpret_cast<uint64_t*>(e + W_NBYTES);
+    *pk += 1;
+    *by += len;
+    e[W_NLAST] = ctl[1];
+    counts[static_cast<uint32_t>(e[W_TAG]) & 0xff] += 1;
+    if (rp.statsBase >= 0) stats[rp.statsBase + P_RX] += 1;
+    handled++;
+    return static_cast<int32_t>(outIdx);
+  }
+
+  int32_t mark(int32_t* e) {
+    e[W_MARK] = seq;
+    return -1;
+  }
+
+  void queueTx(uint32_t outIdx, rte_mbuf* m) {
+    txq[outIdx][txn[outIdx]++] = m;
+    txBytes[outIdx] += m->data_len;
+  }
+
+  // Sends what this burst queued, per out index; what a device refuses after a few tries is freed and counted.
+  void flushTx() {
+    for (uint32_t o = 0; o < OFF_MAX_OUT; o++) {
+      uint32_t n = txn[o];
+      if (n == 0) continue;
+      const OffloadOut& oo = out[o];
+      uint32_t sent = 0;
+      for (int attempt = 0; sent < n && attempt < 4; attempt++)
+        sent += rte_eth_tx_burst(static_cast<uint16_t>(oo.port), static_cast<uint16_t>(oo.queue), txq[o] + sent, static_cast<uint16_t>(n - sent));
+      if (sent < n) {
+        rte_pktmbuf_free_bulk(txq[o] + sent, n - sent);
+        txDropped += n - sent;
+      }
+      if (oo.statsBase >= 0) {
+        stats[oo.statsBase + P_TX] += sent;
+        stats[oo.statsBase + P_TXBYTES] += static_cast<double>(txBytes[o]);
+        if (sent < n) stats[oo.statsBase + P_TXDROPPED] += n - sent;
+      }
+      txn[o] = 0;
+      txBytes[o] = 0;
+    }
+  }
+};
+
+}  // namespace netstar
