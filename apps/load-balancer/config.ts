@@ -62,6 +62,8 @@ export const schema = z.object({
   arp: arpSchema.default({}),
   /** offload steady UDP flows to the flow layer's fast path (default true; TCP always sees the handler) */
   offload: z.boolean().default(true),
+  /** and execute those offloads in the native RX path (default true) */
+  nativeOffload: z.boolean().default(true),
 }).strict();
 
 export interface BackendSpec { ip: number; port: number; weight: number; key: string }
@@ -86,6 +88,7 @@ export interface LbSettings {
   checkDstMac: boolean;
   arp: z.infer<typeof arpSchema>;
   offload: boolean;
+  nativeOffload: boolean;
 }
 
 function isPrime(n: number): boolean {
@@ -148,5 +151,6 @@ export function parseSettings(appSection: unknown, ports: number): LbSettings {
     checkDstMac: s.checkDstMac,
     arp: s.arp,
     offload: s.offload,
+    nativeOffload: s.nativeOffload,
   };
 }

@@ -14,7 +14,7 @@ import { AsyncFlow, CREATE_FLOW, FlowDistributor, PacketInfo, flowPipeline } fro
 import { CS, Conn, tcpValidNew } from '../ovs-nat/conntrack';
 import { L3 } from '../ovs-nat/l3';
 import { chooseSource, type TupleCheck } from '../ovs-nat/nat';
-import { CT_COUNTERS, conntrackHandler, foldOffloadCounts, l3MetaFlows, startTracking } from '../ovs-nat/forward';
+import { CT_COUNTERS, attachNativeOffload, conntrackHandler, foldOffloadCounts, l3MetaFlows, startTracking } from '../ovs-nat/forward';
 import { CounterSet } from '../../net/flow/counters';
 import { shardIo, shareNeighbors } from '../ovs-nat/shard-io';
 import { parseSettings, readBackendsFile, type LbSettings, type VipSpec } from './config';
@@ -250,6 +250,10 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
   // period (see ovs-nat).
   l3.onChange = () => dist.invalidateOffloads();
   let nextOffloadRefresh = 0;
+  // Health-check replies arrive on the backend port and are a hook's: that port stays with JS while checks run.
+  const native = s.offload && s.nativeOffload && attachNativeOffload(shard, dist, l3, {
+    verifyIp: s.verifyIpChecksum, verifyL4: s.verifyL4Checksum, checkDstMac: s.checkDstMac, jsOnlyPorts: s.health.enabled ? [bport] : [],
+  });
 
   return flowPipeline({
     metaFlows,
@@ -283,6 +287,7 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
       return r;
     },
     stop(): void {
+      if (native) shard.lcore.offloadDetach();
       if (localL3 === l3) localL3 = null;
     },
   });
