@@ -230,7 +230,10 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     uint32_t nfree = nfree_;
     for (uint16_t i = 0; i < n && i < 4; i++) rte_prefetch0(burst_[i]);
     Offload* off = off_ && off_->on && off_->rx[port].on ? off_.get() : nullptr;
-    if (off != nullptr && ++off->seq == 0) off->seq = 1;
+    if (off != nullptr) {
+      if (++off->seq == 0) off->seq = 1;
+      off->prepare(burst_, n, static_cast<uint16_t>(port));
+    }
     const uint64_t handledBefore = off != nullptr ? off->handled : 0;
     for (uint16_t i = 0; i < n; i++) {
       rte_mbuf* m = burst_[i];
@@ -241,7 +244,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
         continue;
       }
       if (off != nullptr) {
-        int32_t o = off->handle(m, static_cast<uint16_t>(port));
+        int32_t o = off->handle(m, i, static_cast<uint16_t>(port));
         if (o >= 0) {
           off->queueTx(static_cast<uint32_t>(o), m);
           continue;

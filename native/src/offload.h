@@ -73,6 +73,14 @@ inline uint32_t flowHome(uint32_t proto, uint32_t lo, uint32_t hi, uint32_t port
   return h ^ (h >> 16);
 }
 
+// What the first passes over a burst learned of one packet.
+struct OffloadPre {
+  int32_t v;          // flow table value, or -1 (not ours / not eligible)
+  uint32_t slot;      // home slot of the lookup
+  uint32_t proto, src, dst, ports, lo, hi, kports, l4len;
+  uint8_t* ip;
+};
+
 struct Offload {
   bool on = false;
   const uint32_t* table = nullptr;
@@ -92,58 +100,88 @@ struct Offload {
   uint64_t txBytes[OFF_MAX_OUT] = {};
   uint64_t handled = 0, txDropped = 0;
 
-  // Flow table lookup: value (flow * 2 + key slot) or -1.
-  int32_t lookup(uint32_t proto, uint32_t src, uint32_t dst, uint32_t sport, uint32_t dport) const {
-    uint32_t lo, hi, ports;
-    if (src < dst || (src == dst && sport <= dport)) {
-      lo = src; hi = dst; ports = (sport << 16) | dport;
-    } else {
-      lo = dst; hi = src; ports = (dport << 16) | sport;
+  OffloadPre pre[OFF_MAX_BURST];
+
+  // Pass 1 over a burst: parse what the executor can take (anything else gets v = -1 and goes to JS) and
+  // prefetch the flow-table slot each lookup starts at, so the burst's table misses overlap.
+  void prepare(rte_mbuf* const* b, uint32_t n, uint16_t port) {
+    const OffloadRxPort& rp = rx[port];
+    for (uint32_t i = 0; i < n; i++) {
+      OffloadPre& q = pre[i];
+      q.v = -1;
+      rte_mbuf* m = b[i];
+      if (m->nb_segs != 1) continue;
+      uint8_t* p = rte_pktmbuf_mtod(m, uint8_t*);
+      uint32_t len = m->data_len;
+      if (len < 14 + 20 + 8 || be16(p + 12) != 0x0800) continue;
+      if (rp.checkMac && std::memcmp(p, rp.mac, 6) != 0) continue;
+      uint8_t* ip = p + 14;
+      if (ip[0] != 0x45) continue;
+      uint32_t tot = be16(ip + 2);
+      if (tot < 20 || 14 + tot > len || (be16(ip + 6) & 0x3fff) != 0) continue;
+      uint32_t proto = ip[9];
+      uint8_t* l4 = ip + 20;
+      uint32_t l4len = tot - 20;
+      if (proto == 6) {
+        if (l4len < 20) continue;
+        uint32_t thl = (l4[12] >> 4) * 4u;
+        if (thl < 20 || thl > l4len) continue;
+      } else if (proto == 17) {
+        if (l4len < 8) continue;
+        uint32_t ulen = be16(l4 + 4);
+        if (ulen < 8 || ulen > l4len) continue;
+      } else {
+        continue;
+      }
+      uint32_t src = be32(ip + 12), dst = be32(ip + 16), sport = be16(l4), dport = be16(l4 + 2);
+      q.proto = proto; q.src = src; q.dst = dst; q.ports = (sport << 16) | dport; q.ip = ip; q.l4len = l4len;
+      if (src < dst || (src == dst && sport <= dport)) {
+        q.lo = src; q.hi = dst; q.kports = (sport << 16) | dport;
+      } else {
+        q.lo = dst; q.hi = src; q.kports = (dport << 16) | sport;
+      }
+      q.slot = flowHome(proto, q.lo, q.hi, q.kports) & mask;
+      q.v = 0;
+      rte_prefetch0(table + (static_cast<size_t>(q.slot) << 2));
     }
-    uint32_t i = flowHome(proto, lo, hi, ports) & mask;
+    // Pass 2: the lookups (slots now on their way or in cache), prefetching the flows' entries.
+    for (uint32_t i = 0; i < n; i++) {
+      OffloadPre& q = pre[i];
+      if (q.v < 0) continue;
+      q.v = lookup(q);
+      if (q.v >= 0 && (static_cast<uint32_t>(q.v) >> 1) < capacity)
+        rte_prefetch0(entries + static_cast<size_t>(static_cast<uint32_t>(q.v) >> 1) * 2 * OFF_STRIDE);
+    }
+  }
+
+  // Flow table lookup from a prepared packet: value (flow * 2 + key slot) or -1.
+  int32_t lookup(const OffloadPre& q) const {
+    uint32_t i = q.slot;
     for (uint32_t probes = 0; probes <= mask; probes++) {
       const uint32_t* k = table + (static_cast<size_t>(i) << 2);
       uint32_t meta = k[3];
       if (meta == 0) return -1;
-      if (k[0] == lo && k[1] == hi && k[2] == ports && (meta >> 24) == proto) return static_cast<int32_t>((meta & 0xffffff) - 1);
+      if (k[0] == q.lo && k[1] == q.hi && k[2] == q.kports && (meta >> 24) == q.proto) return static_cast<int32_t>((meta & 0xffffff) - 1);
       i = (i + 1) & mask;
     }
     return -1;
   }
 
-  // The out index a packet was handled for, or -1 (untouched: JS gets it).
-  int32_t handle(rte_mbuf* m, uint16_t port) {
+  // Pass 3, packet i of the prepared burst: the out index it was handled for, or -1 (untouched: JS gets it).
+  int32_t handle(rte_mbuf* m, uint32_t i, uint16_t port) {
     const OffloadRxPort& rp = rx[port];
+    const OffloadPre& q = pre[i];
+    if (q.v < 0) return -1;
+    uint32_t flow = static_cast<uint32_t>(q.v) >> 1;
+    if (flow >= capacity) return -1;
     uint8_t* p = rte_pktmbuf_mtod(m, uint8_t*);
     uint32_t len = m->data_len;
-    if (len < 14 + 20 + 8 || be16(p + 12) != 0x0800) return -1;
-    if (rp.checkMac && std::memcmp(p, rp.mac, 6) != 0) return -1;
-    uint8_t* ip = p + 14;
-    if (ip[0] != 0x45) return -1;
-    uint32_t tot = be16(ip + 2);
-    if (tot < 20 || 14 + tot > len || (be16(ip + 6) & 0x3fff) != 0) return -1;
-    uint32_t proto = ip[9];
+    uint8_t* ip = q.ip;
     uint8_t* l4 = ip + 20;
-    uint32_t l4len = tot - 20;
-    if (proto == 6) {
-      if (l4len < 20) return -1;
-      uint32_t thl = (l4[12] >> 4) * 4u;
-      if (thl < 20 || thl > l4len) return -1;
-    } else if (proto == 17) {
-      if (l4len < 8) return -1;
-      uint32_t ulen = be16(l4 + 4);
-      if (ulen < 8 || ulen > l4len) return -1;
-    } else {
-      return -1;
-    }
-    uint32_t src = be32(ip + 12), dst = be32(ip + 16), sport = be16(l4), dport = be16(l4 + 2);
-    int32_t v = lookup(proto, src, dst, sport, dport);
-    if (v < 0) return -1;
-    uint32_t flow = static_cast<uint32_t>(v) >> 1;
-    if (flow >= capacity) return -1;
+    const uint32_t proto = q.proto, src = q.src, dst = q.dst, l4len = q.l4len;
     int32_t* e0 = entries + static_cast<size_t>(flow) * 2 * OFF_STRIDE;
     int32_t* e1 = e0 + OFF_STRIDE;
-    const uint32_t ports = (sport << 16) | dport;
+    const uint32_t ports = q.ports;
     auto matches = [&](const int32_t* e) {
       int32_t f = e[W_FLAGS];
       return (f & F_VALID) && static_cast<uint32_t>(f) >> 8 == proto && static_cast<uint32_t>(e[W_OSRC]) == src &&
