@@ -53,6 +53,29 @@ inline uint32_t sumBe(const uint8_t* p, uint32_t n, uint32_t s) {
   if (n & 1) s += uint32_t(p[n - 1]) << 8;
   return s;
 }
+// Ones' complement sum of native-order 32-bit chunks (16-bit tail), folded to 16 bits: the same value, byte
+// swapped, as the big-endian word sum, so comparing with 0xffff (its own swap) verifies a checksum.
+inline uint32_t sumNative(const uint8_t* p, uint32_t n, uint64_t s) {
+  uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    uint32_t w;
+    std::memcpy(&w, p + i, 4);
+    s += w;
+  }
+  if (i + 2 <= n) {
+    uint16_t h;
+    std::memcpy(&h, p + i, 2);
+    s += h;
+    i += 2;
+  }
+  if (i < n) s += p[i];  // the odd byte is the high half of a big-endian word: low byte in native order
+  s = (s & 0xffffffffu) + (s >> 32);
+  s = (s & 0xffffffffu) + (s >> 32);
+  uint32_t r = static_cast<uint32_t>(s);
+  r = (r & 0xffff) + (r >> 16);
+  return (r & 0xffff) + (r >> 16);
+}
+
 inline uint32_t fold(uint32_t s) {
   s = (s & 0xffff) + (s >> 16);
   return (s & 0xffff) + (s >> 16);
@@ -195,10 +218,16 @@ struct Offload {
     if (!(f & F_NATIVE) || e[W_EPOCH] != ctl[0] || e[W_MARK] == seq) return mark(e);
     const uint32_t outIdx = static_cast<uint32_t>(e[W_OUT]);
     if (outIdx >= OFF_MAX_OUT || out[outIdx].queue < 0) return mark(e);
-    if (rp.verifyIp && fold(sumBe(ip, 20, 0)) != 0xffff) return mark(e);
+    // Sums of native-order chunks (a ones' complement sum is byte-order neutral; see sumNative).
+    if (rp.verifyIp && sumNative(ip, 20, 0) != 0xffff) return mark(e);
     if (rp.verifyL4 && !(proto == 17 && be16(l4 + 6) == 0)) {
-      uint32_t s = proto + l4len + be16(ip + 12) + be16(ip + 14) + be16(ip + 16) + be16(ip + 18);
-      if (fold(sumBe(l4, l4len, s)) != 0xffff) return mark(e);
+      // Pseudo header: the addresses as they sit in the header, then protocol and L4 length as big-endian
+      // words read in native order.
+      uint32_t a, b;
+      std::memcpy(&a, ip + 12, 4);
+      std::memcpy(&b, ip + 16, 4);
+      uint64_t pseudo = uint64_t(a) + b + rte_cpu_to_be_16(static_cast<uint16_t>(proto)) + rte_cpu_to_be_16(static_cast<uint16_t>(l4len));
+      if (sumNative(l4, l4len, pseudo) != 0xffff) return mark(e);
     }
     uint32_t dIp = static_cast<uint32_t>(e[W_DIP]);
     if (f & F_TTL) {

@@ -92,8 +92,10 @@ describe('ovs-nat pcap in -> pcap out', () => {
     const inPcap = path.join(dir, 'edge-in.pcap'), outPcap = path.join(dir, 'edge-out.pcap'), empty = path.join(dir, 'edge-empty.pcap'), sink = path.join(dir, 'edge-sink.pcap');
     let n = 0;
     const dg = (f: number, o: { ttl?: number; badSum?: boolean } = {}): Uint8Array => {
-      // Payload: the flow, then a sequence number over the whole file.
-      let b = frame({ src: `198.18.0.${10 + f}`, dst: '198.19.9.9', sport: 5000 + f, dport: 9999, ttl: o.ttl ?? 64, payload: new Uint8Array([f, n++, 2, 3, 4, 5, 6, 7]) });
+      // Payload: the flow, then a sequence number over the whole file; flows 1 and 2 have an odd length (the
+      // checksum's last word is half a byte) — flow 2 is taken natively, flow 1's corrupt datagram refused.
+      const payload = f === 1 || f === 2 ? [f, n++, 2, 3, 4, 5, 6] : [f, n++, 2, 3, 4, 5, 6, 7];
+      let b = frame({ src: `198.18.0.${10 + f}`, dst: '198.19.9.9', sport: 5000 + f, dport: 9999, ttl: o.ttl ?? 64, payload: new Uint8Array(payload) });
       if (f === 3) {
         // Four bytes of options (NOP NOP NOP EOL) after the IPv4 header; IHL 6; the header checksum redone.
         const x = new Uint8Array(b.length + 4);
