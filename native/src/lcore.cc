@@ -266,6 +266,9 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     if (off != nullptr) {
       off->flushTx();
       lastHandled_ = static_cast<uint32_t>(off->handled - handledBefore);
+      // The port's RX count (JS counts the packets it gets; these it never sees).
+      const int32_t sb = off->rx[port].statsBase;
+      if (lastHandled_ != 0 && sb >= 0) off->stats[sb + P_RX] += lastHandled_;
     } else {
       lastHandled_ = 0;
     }

@@ -267,7 +267,6 @@ struct Offload {
     *by += len;
     e[W_NLAST] = ctl[1];
     counts[static_cast<uint32_t>(e[W_TAG]) & 0xff] += 1;
-    if (rp.statsBase >= 0) stats[rp.statsBase + P_RX] += 1;
     handled++;
     return static_cast<int32_t>(outIdx);
   }
