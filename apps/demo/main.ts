@@ -1,7 +1,7 @@
 // `npm start`: the main job on a built-in default. A client namespace behind ovs-nat (netstar, two
 // net_af_packet ports) and a server namespace outside it; real traffic (curl showing the translated source,
-// a 16 MB download checked by sha256, iperf3), live statistics, a conntrack dump, a clean stop with the
-// summary. Everything it creates is removed at the end.
+// a 16 MB download checked by sha256, iperf3 over TCP and over UDP — the UDP connection offloaded), live
+// statistics, a conntrack dump, a clean stop with the summary. Everything it creates is removed at the end.
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -52,6 +52,17 @@ runDemo(async (topo, dir) => {
     const r = JSON.parse(ip.stdout) as { end?: { sum_sent?: { bits_per_second: number; retransmits?: number } } };
     say(`iperf3 client -> server through the NAT: ${((r.end?.sum_sent?.bits_per_second ?? 0) / 1e6).toFixed(0)} Mbit/s, ${r.end?.sum_sent?.retransmits ?? '?'} retransmits`);
 
+    // UDP: once its state is steady the connection is offloaded, and the native executor forwards it.
+    const usrv = topo.spawn('sv', 'iperf3', ['-s', '-1', '--forceflush', '-B', t.serverIp]);
+    await usrv.waitForOutput(/Server listening/, 10000);
+    const ui = await topo.exec('cl', 'iperf3', ['-c', t.serverIp, '-u', '-b', '300M', '-l', '1200', '-t', '2', '-J'], { timeoutMs: 30000 });
+    const u = JSON.parse(ui.stdout) as { end?: { sum?: { bits_per_second: number; lost_packets: number; packets: number } } };
+    await new Promise((res) => setTimeout(res, 1200)); // one more STATS line with the counters after the run
+    const last = nat.stdout().split('\n').filter((l) => l.startsWith('STATS ')).pop();
+    const app = last ? (JSON.parse(last.slice(6)) as { app: Record<string, number> }).app : {};
+    say(`iperf3 UDP through the NAT: ${((u.end?.sum?.bits_per_second ?? 0) / 1e6).toFixed(0)} Mbit/s, ${u.end?.sum?.lost_packets ?? '?'} of ${u.end?.sum?.packets ?? '?'} datagrams lost; `
+      + `offloaded ${app['flow.offloaded'] ?? 0} packets, ${app['flow.offloadedNative'] ?? 0} of them by the native executor`);
+
     nat.signal('SIGUSR2');
     await waitFor(() => fs.existsSync(`${dump}.0`), { timeoutMs: 5000, what: 'the conntrack dump' });
     const entries = fs.readFileSync(`${dump}.0`, 'utf8').trim().split('\n').filter(Boolean);
@@ -65,7 +76,7 @@ runDemo(async (topo, dir) => {
     const out = nat.stdout().split('\n');
     const at = out.findIndex((l) => l.startsWith('summary'));
     for (const l of out.slice(at)) if (l.trim()) process.stdout.write(`  ${l.length > 400 ? l.slice(0, 400) + ' …' : l}\n`);
-    return stop.code === 0 && same && curl.code === 0 && ip.code === 0 ? 0 : 1;
+    return stop.code === 0 && same && curl.code === 0 && ip.code === 0 && ui.code === 0 ? 0 : 1;
   } finally {
     clearInterval(show);
     if (nat.running()) await nat.stop({ timeoutMs: 5000 });
