@@ -285,6 +285,9 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     live(env);
     if (info.Length() < 1 || !info[0].IsObject()) fail(env, "ERR_INVALID_ARG", "offloadAttach needs an options object");
     Napi::Object o = info[0].As<Napi::Object>();
+    // Built aside and swapped in only when every argument checked: a failed attach leaves a running
+    // executor and the memory it reads untouched.
+    std::vector<Napi::Reference<Napi::Value>> refs;
     auto typed = [&](const char* key, napi_typedarray_type type, size_t minElems) -> void* {
       Napi::Value v = o.Get(key);
       if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
@@ -298,7 +301,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
       napi_typedarray_type t;
       if (napi_get_typedarray_info(env, ta, &t, &length, &data, &ab, &byteOffset) != napi_ok || data == nullptr)
         fail(env, "ERR_INVALID_ARG", std::string("offloadAttach: cannot map ") + key);
-      offRefs_.emplace_back(Napi::Persistent(v));
+      refs.emplace_back(Napi::Persistent(v));
       return data;
     };
     auto num = [&](const Napi::Object& obj, const char* key) -> double {
@@ -308,11 +311,13 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     };
     auto off = std::make_unique<Offload>();
     double mask = num(o, "mask"), capacity = num(o, "capacity");
-    if (!(mask >= 15) || mask > 0xffffffff || std::fmod(mask + 1, 2) != 0 || !(capacity >= 1) || capacity > (1 << 24))
+    // The table has a power-of-two number of slots (mask + 1); flow values are 24 bits.
+    if (!(mask >= 15) || mask >= 4294967295.0 || mask != std::floor(mask) ||
+        (static_cast<uint64_t>(mask) & (static_cast<uint64_t>(mask) + 1)) != 0 || !(capacity >= 1) || capacity > (1 << 24) ||
+        capacity != std::floor(capacity))
       fail(env, "ERR_INVALID_ARG", "offloadAttach: bad mask or capacity");
     off->mask = static_cast<uint32_t>(mask);
     off->capacity = static_cast<uint32_t>(capacity);
-    offRefs_.clear();
     off->table = static_cast<const uint32_t*>(typed("table", napi_uint32_array, (static_cast<size_t>(off->mask) + 1) * 4));
     off->entries = static_cast<int32_t*>(typed("entries", napi_int32_array, static_cast<size_t>(off->capacity) * 2 * OFF_STRIDE));
     off->counts = static_cast<double*>(typed("counts", napi_float64_array, 256));
@@ -358,6 +363,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     }
     off->on = true;
     off_ = std::move(off);
+    offRefs_ = std::move(refs);
     return env.Undefined();
   }
 

@@ -46,13 +46,6 @@ inline uint32_t be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (uint32
 inline void put16(uint8_t* p, uint32_t v) { p[0] = uint8_t(v >> 8); p[1] = uint8_t(v); }
 inline void put32(uint8_t* p, uint32_t v) { p[0] = uint8_t(v >> 24); p[1] = uint8_t(v >> 16); p[2] = uint8_t(v >> 8); p[3] = uint8_t(v); }
 
-// Ones' complement sum of big-endian 16-bit words, plus `s`, not folded.
-inline uint32_t sumBe(const uint8_t* p, uint32_t n, uint32_t s) {
-  uint32_t i = 0;
-  for (; i + 1 < n; i += 2) s += (uint32_t(p[i]) << 8) | p[i + 1];
-  if (n & 1) s += uint32_t(p[n - 1]) << 8;
-  return s;
-}
 // Ones' complement sum of native-order 32-bit chunks (16-bit tail), folded to 16 bits: the same value, byte
 // swapped, as the big-endian word sum, so comparing with 0xffff (its own swap) verifies a checksum.
 inline uint32_t sumNative(const uint8_t* p, uint32_t n, uint64_t s) {
@@ -76,10 +69,6 @@ inline uint32_t sumNative(const uint8_t* p, uint32_t n, uint64_t s) {
   return (r & 0xffff) + (r >> 16);
 }
 
-inline uint32_t fold(uint32_t s) {
-  s = (s & 0xffff) + (s >> 16);
-  return (s & 0xffff) + (s >> 16);
-}
 // RFC 1624 eqn. 3 with a delta already summed as (~old & 0xffff) + new over the changed words.
 inline uint32_t applyDelta(uint32_t cs, uint32_t d) {
   uint32_t s = (~cs & 0xffff) + d;
