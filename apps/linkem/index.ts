@@ -123,7 +123,6 @@ class Direction {
   private bad = false;
   /** rate limiter: the time the link is busy until (serialization of queued bytes) */
   private linkFreeAt = 0;
-  private lastDue = 0;
   private readonly bytesPerMs: number;
   constructor(readonly s: DirectionSettings, readonly out: number, private readonly rng: Rng) {
     this.heap = new DepartureHeap(s.limit);
@@ -166,7 +165,6 @@ class Direction {
     if (d < 0) d = 0;
     if (d > 0) this.count('delayed');
     t += d;
-    this.lastDue = t;
     return t;
   }
 }

@@ -6,7 +6,7 @@ import { NetstarError } from '../../native';
 import { parseIp } from '../../net/flow';
 import type { FlowTimeouts } from '../../net/flow';
 import {
-  arpSchema, iface, interfaceSchema, neighborSchema, parseMacText, parsePortRange, timeoutsFrom, timeoutsSchema, zodIssues, type Iface,
+  iface, interfaceSchema, l3HopFields, l3HopFrom, type L3HopSettings, neighborSchema, parseMacText, parsePortRange, timeoutsFrom, timeoutsSchema, zodIssues, type Iface,
 } from '../ovs-nat/config';
 
 const ipText = z.string().refine((s) => parseIp(s) !== null, 'an IPv4 address like 198.18.0.1');
@@ -56,20 +56,13 @@ export const schema = z.object({
   maxPortProbes: z.number().int().min(1).default(65536),
   /** Maglev table size (a prime; 65537 by default) */
   tableSize: z.number().int().min(7).max(1 << 22).default(65537),
-  verifyIpChecksum: z.boolean().default(true),
-  verifyL4Checksum: z.boolean().default(true),
-  checkDstMac: z.boolean().default(true),
-  arp: arpSchema.default({}),
-  /** offload steady UDP flows to the flow layer's fast path (default true; TCP always sees the handler) */
-  offload: z.boolean().default(true),
-  /** and execute those offloads in the native RX path (default true) */
-  nativeOffload: z.boolean().default(true),
+  ...l3HopFields,
 }).strict();
 
 export interface BackendSpec { ip: number; port: number; weight: number; key: string }
 export interface VipSpec { vip: number; port: number; proto: number; backends: BackendSpec[]; key: string }
 
-export interface LbSettings {
+export interface LbSettings extends L3HopSettings {
   client: Iface;
   backend: Iface;
   vips: VipSpec[];
@@ -83,12 +76,6 @@ export interface LbSettings {
   maxFlowsPerShard: number;
   maxPortProbes: number;
   tableSize: number;
-  verifyIpChecksum: boolean;
-  verifyL4Checksum: boolean;
-  checkDstMac: boolean;
-  arp: z.infer<typeof arpSchema>;
-  offload: boolean;
-  nativeOffload: boolean;
 }
 
 function isPrime(n: number): boolean {
@@ -146,11 +133,6 @@ export function parseSettings(appSection: unknown, ports: number): LbSettings {
     maxFlowsPerShard: s.maxFlowsPerShard,
     maxPortProbes: s.maxPortProbes,
     tableSize: s.tableSize,
-    verifyIpChecksum: s.verifyIpChecksum,
-    verifyL4Checksum: s.verifyL4Checksum,
-    checkDstMac: s.checkDstMac,
-    arp: s.arp,
-    offload: s.offload,
-    nativeOffload: s.nativeOffload,
+    ...l3HopFrom(s),
   };
 }

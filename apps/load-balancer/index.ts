@@ -14,7 +14,7 @@ import { AsyncFlow, CREATE_FLOW, FlowDistributor, PacketInfo, flowPipeline } fro
 import { CS, Conn, tcpValidNew } from '../ovs-nat/conntrack';
 import { L3 } from '../ovs-nat/l3';
 import { chooseSource, type TupleCheck } from '../ovs-nat/nat';
-import { CT_COUNTERS, attachNativeOffload, conntrackHandler, foldOffloadCounts, l3MetaFlows, startTracking } from '../ovs-nat/forward';
+import { CT_COUNTERS, attachNativeOffload, conntrackHandler, foldOffloadCounts, l3MetaFlows, offloadRefresh, startTracking } from '../ovs-nat/forward';
 import { CounterSet } from '../../net/flow/counters';
 import { shardIo, shareNeighbors } from '../ovs-nat/shard-io';
 import { parseSettings, readBackendsFile, type LbSettings, type VipSpec } from './config';
@@ -246,10 +246,7 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
     }
   };
 
-  // Offloaded flows carry copies of neighbor MACs: invalidated when a neighbor changes and every refresh
-  // period (see ovs-nat).
-  l3.onChange = () => dist.invalidateOffloads();
-  let nextOffloadRefresh = 0;
+  const refreshOffloads = offloadRefresh(l3, dist);
   // Health-check replies arrive on the backend port and are a hook's: that port stays with JS while checks run.
   const native = s.offload && s.nativeOffload && attachNativeOffload(shard, dist, l3, {
     verifyIp: s.verifyIpChecksum, verifyL4: s.verifyL4Checksum, checkDstMac: s.checkDstMac, jsOnlyPorts: s.health.enabled ? [bport] : [],
@@ -261,10 +258,7 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
     flushDrops: () => shard.io.flushDrops(),
     afterBurst(now: number): void {
       l3.tick(now);
-      if (now >= nextOffloadRefresh) {
-        if (nextOffloadRefresh !== 0) dist.invalidateOffloads();
-        nextOffloadRefresh = now + l3.refreshMs;
-      }
+      refreshOffloads(now);
       if (s.health.enabled) health.tick(now);
       maybeReload(now);
     },

@@ -44,6 +44,30 @@ export const arpSchema = z.object({
   maxWaiting: z.number().int().min(1).default(256),
 }).strict();
 
+/** The options of an L3 hop on the flow layer (ovs-nat, the load balancer): entry checks, ARP, offload. */
+export const l3HopFields = {
+  /** verify IPv4 header checksums (default true) and TCP/UDP/ICMP checksums (default true) of packets entering */
+  verifyIpChecksum: z.boolean().default(true),
+  verifyL4Checksum: z.boolean().default(true),
+  /** drop unicast frames not addressed to the port's MAC (default true: a router ignores other hosts' frames) */
+  checkDstMac: z.boolean().default(true),
+  arp: arpSchema.default({}),
+  /** offload steady UDP (and other non-TCP, non-ICMP) connections to the flow layer's fast path (default true) */
+  offload: z.boolean().default(true),
+  /** and execute those offloads in the native RX path, where packets never reach JS (default true) */
+  nativeOffload: z.boolean().default(true),
+};
+const l3HopObject = z.object(l3HopFields);
+export type L3HopSettings = z.infer<typeof l3HopObject>;
+
+/** The L3-hop options of a parsed settings object (the object's other keys left out). */
+export function l3HopFrom(s: L3HopSettings): L3HopSettings {
+  return {
+    verifyIpChecksum: s.verifyIpChecksum, verifyL4Checksum: s.verifyL4Checksum, checkDstMac: s.checkDstMac,
+    arp: s.arp, offload: s.offload, nativeOffload: s.nativeOffload,
+  };
+}
+
 export const neighborSchema = z.object({ ip: ipText, mac: z.string().regex(MAC_RE, 'a MAC like 02:00:00:00:00:01') }).strict();
 
 export const schema = z.object({
@@ -79,16 +103,7 @@ export const schema = z.object({
   /** port probes per new connection at most (bounds the work of a nearly exhausted range) */
   maxPortProbes: z.number().int().min(1).default(65536),
   timeouts: timeoutsSchema.default({}),
-  /** verify IPv4 header checksums (default true) and TCP/UDP/ICMP checksums (default true) of packets entering */
-  verifyIpChecksum: z.boolean().default(true),
-  verifyL4Checksum: z.boolean().default(true),
-  /** drop unicast frames not addressed to the port's MAC (default true: a router ignores other hosts' frames) */
-  checkDstMac: z.boolean().default(true),
-  arp: arpSchema.default({}),
-  /** offload steady UDP (and other non-TCP, non-ICMP) connections to the flow layer's fast path (default true) */
-  offload: z.boolean().default(true),
-  /** and execute those offloads in the native RX path, where packets never reach JS (default true) */
-  nativeOffload: z.boolean().default(true),
+  ...l3HopFields,
   /** where the conntrack dump goes (`<file>.<shard>`), at stop and on SIGUSR2; none if unset */
   dumpFile: z.string().min(1).optional(),
 }).strict();
@@ -123,7 +138,7 @@ export interface DnatRule {
   portLo: number; portHi: number;
 }
 
-export interface NatSettings {
+export interface NatSettings extends L3HopSettings {
   inside: Iface;
   outside: Iface;
   neighbors: { ip: number; mac: number }[];
@@ -134,12 +149,6 @@ export interface NatSettings {
   maxConnsPerShard: number;
   maxPortProbes: number;
   timeouts: FlowTimeouts;
-  verifyIpChecksum: boolean;
-  verifyL4Checksum: boolean;
-  checkDstMac: boolean;
-  arp: z.infer<typeof arpSchema>;
-  offload: boolean;
-  nativeOffload: boolean;
   dumpFile: string | null;
   /** shared by all shards: [0] live connections (the global limit), [1] dump requests (SIGUSR2) */
   shared: SharedArrayBuffer;
@@ -229,12 +238,7 @@ export function parseSettings(appSection: unknown, ports: number, shards: number
     maxConnsPerShard: s.maxConnsPerShard,
     maxPortProbes: s.maxPortProbes,
     timeouts: timeoutsFrom(s.timeouts),
-    verifyIpChecksum: s.verifyIpChecksum,
-    verifyL4Checksum: s.verifyL4Checksum,
-    checkDstMac: s.checkDstMac,
-    arp: s.arp,
-    offload: s.offload,
-    nativeOffload: s.nativeOffload,
+    ...l3HopFrom(s),
     dumpFile: s.dumpFile ?? null,
     shared: new SharedArrayBuffer(16),
     shards,

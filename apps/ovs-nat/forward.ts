@@ -1,11 +1,10 @@
 // The per-packet path shared by ovs-nat and the load balancer: track the connection (ct_state, TCP
 // validation), translate the packet (or the ICMP error about it), then route it: TTL, MACs, and a wait for
 // ARP when the next hop is not known yet. Synchronous except for that wait; allocates nothing otherwise.
-import { ALL_EVENTS, CONTINUE, FlowAction, FlowEvent, MetaFlow, TimeoutClass, type AsyncFlow, type FlowHandler, type FlowProcessor, type MetaFlowHook, type PacketInfo, type SteerTarget } from '../../net/flow';
+import { ALL_EVENTS, CONTINUE, FlowAction, FlowEvent, MetaFlow, TimeoutClass, type AsyncFlow, type FlowDistributor, type OffloadAction, type FlowHandler, type FlowProcessor, type MetaFlowHook, type PacketInfo, type SteerTarget } from '../../net/flow';
 import { Verdict } from '../../reactor/app';
 import type { CounterSet } from '../../net/flow/counters';
 import type { Packet } from '../../net/packet';
-import type { FlowDistributor } from '../../net/flow';
 import type { Shard } from '../../reactor/shard';
 import { portBase } from '../../reactor/stats';
 import { CS, Conn, OtherState, Update, icmpUpdate, otherUpdate, tcpNew, tcpUpdate } from './conntrack';
@@ -58,6 +57,7 @@ export interface ConntrackHandlerOptions {
 /** The handler of tracked, translated, routed connections. */
 export function conntrackHandler(l3: L3, counters: CounterSet<string>, opts: ConntrackHandlerOptions = {}): FlowHandler<Conn> {
   const offload = opts.offload ?? true;
+  const act: OffloadAction = { out: 0, src: 0, dst: 0, sport: 0, dport: 0, decTtl: true, dstMac: 0, srcMac: 0, tag: 0 };
   for (let i = 0; i < CT_COUNTERS.length; i++) if (counters.names[i] !== CT_COUNTERS[i]) throw new Error('the counter set must start with CT_COUNTERS');
   const c = counters.v;
   const cls = { v: 0 };
@@ -129,8 +129,18 @@ export function conntrackHandler(l3: L3, counters: CounterSet<string>, opts: Con
       // A steady UDP/other direction: later packets like this one get the same work from the flow layer.
       if (offload && steady && ev === FlowEvent.Packet && conn.proto !== 6 && conn.proto !== 1
         && (conn.state === OtherState.BIDIR || (dir === 0 && conn.state === OtherState.MULTIPLE))) {
-        if (dir === 0) flow.offload({ out, src: conn.tSrc, dst: conn.tDst, sport: conn.tSport, dport: conn.tDport, decTtl: true, dstMac: nb.mac, srcMac: l3.portMac(out), tag: ct });
-        else flow.offload({ out, src: conn.oDst, dst: conn.oSrc, sport: conn.oDport, dport: conn.oSport, decTtl: true, dstMac: nb.mac, srcMac: l3.portMac(out), tag: ct });
+        // What translate() and writeL2 just did: the translated tuple going out, the original one reversed
+        // coming back. One action object, filled per call (offload reads it and keeps nothing).
+        const fwd = dir === 0;
+        act.out = out;
+        act.src = fwd ? conn.tSrc : conn.oDst;
+        act.dst = fwd ? conn.tDst : conn.oSrc;
+        act.sport = fwd ? conn.tSport : conn.oDport;
+        act.dport = fwd ? conn.tDport : conn.oSport;
+        act.dstMac = nb.mac;
+        act.srcMac = l3.portMac(out);
+        act.tag = ct;
+        flow.offload(act);
       }
       return FlowAction.Forward;
     }
@@ -183,6 +193,21 @@ export function l3MetaFlows(o: L3MetaFlowOptions): MetaFlow[] {
     out.push(mf);
   }
   return out;
+}
+
+/**
+ * Offloaded connections carry copies of neighbor MACs: invalidates every offload when a neighbor changes and
+ * once per neighbor refresh period (the next packet of each goes through writeL2, which re-resolves when
+ * due). Returns the clock hook to call after each burst.
+ */
+export function offloadRefresh(l3: L3, dist: FlowDistributor<Conn>): (now: number) => void {
+  l3.onChange = () => dist.invalidateOffloads();
+  let next = -1;
+  return (now: number): void => {
+    if (next >= 0 && now < next) return;
+    if (next >= 0) dist.invalidateOffloads();
+    next = now + l3.refreshMs;
+  };
 }
 
 export interface NativeOffloadOptions {

@@ -17,7 +17,7 @@ import { CS, Conn, tcpValidNew } from './conntrack';
 import { L3 } from './l3';
 import { shardIo, shareNeighbors } from './shard-io';
 import { chooseDestination, chooseSource, type TupleCheck } from './nat';
-import { CT_COUNTERS, attachNativeOffload, conntrackHandler, foldOffloadCounts, l3MetaFlows, startTracking } from './forward';
+import { CT_COUNTERS, attachNativeOffload, conntrackHandler, foldOffloadCounts, l3MetaFlows, offloadRefresh, startTracking } from './forward';
 import { CounterSet } from '../../net/flow/counters';
 import { formatConntrack } from './dump';
 
@@ -226,10 +226,7 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
     steerHash: (port) => (port === inside ? steerHash : undefined),
   });
 
-  // Offloaded connections carry copies of neighbor MACs: a changed neighbor invalidates them, and so does
-  // each neighbor refresh period (their next packet goes through writeL2, which re-resolves when due).
-  l3.onChange = () => dist.invalidateOffloads();
-  let nextOffloadRefresh = now + l3.refreshMs;
+  const refreshOffloads = offloadRefresh(l3, dist);
   const native = s.offload && s.nativeOffload
     && attachNativeOffload(shard, dist, l3, { verifyIp: s.verifyIpChecksum, verifyL4: s.verifyL4Checksum, checkDstMac: s.checkDstMac });
 
@@ -253,10 +250,7 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
     afterBurst(t: number): void {
       now = t;
       l3.tick(t);
-      if (t >= nextOffloadRefresh) {
-        nextOffloadRefresh = t + l3.refreshMs;
-        dist.invalidateOffloads();
-      }
+      refreshOffloads(t);
       if (t >= nextDumpCheck) {
         nextDumpCheck = t + 100;
         const seq = Atomics.load(shared, 1);
