@@ -2,6 +2,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import type { Topology } from './netns';
+import { CLI_PATH, type ManagedProcess } from './proc';
 
 export interface StatsLine { ports: { name: string; rx: number; tx: number; drops: number }[]; held: number }
 export interface Summary {
@@ -45,4 +47,27 @@ export function summaryOf(output: string): Summary {
 /** A unique EAL file prefix for one test run. */
 export function filePrefix(label: string): string {
   return `t${label}${process.pid}${Math.floor(Math.random() * 1e6)}`;
+}
+
+/** The app counters of a running `netstar run … --stats` process's last STATS line (empty before the first). */
+export function appCounters(p: ManagedProcess): Record<string, number> {
+  return (lastStats(p.output()) as unknown as { app?: Record<string, number> } | null)?.app ?? {};
+}
+
+/** Starts `netstar run <app> -c <cfg> --stats --json` in namespace `ns` and waits for its first STATS line. */
+export async function startAppIn(topo: Topology, ns: string, app: string, cfg: string): Promise<ManagedProcess> {
+  const p = topo.spawn(ns, process.execPath, [CLI_PATH, 'run', app, '-c', cfg, '--stats', '--json']);
+  await p.waitForOutput(/^STATS /m, 20000);
+  return p;
+}
+
+/** Stops it (SIGINT) and checks a clean exit with every mbuf back; returns its summary. */
+export async function stopChecked(p: ManagedProcess): Promise<Summary> {
+  const r = await p.stop({ timeoutMs: 15000 });
+  expect(r.killed).toBe(false);
+  const s = summaryOf(p.stdout());
+  expect(s.leaked).toBe(0);
+  expect(s.heldAtClose).toBe(0);
+  expect(r.code).toBe(0);
+  return s;
 }

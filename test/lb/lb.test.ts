@@ -6,33 +6,18 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { withTopology, type Topology } from '../helpers/netns';
-import { CLI_PATH, type ManagedProcess } from '../helpers/proc';
+import type { ManagedProcess } from '../helpers/proc';
 import { waitFor } from '../helpers/wait';
-import { filePrefix, lastStats, summaryOf, tmpDir, writeJson, type Summary } from '../helpers/netstar';
+import { appCounters, filePrefix, startAppIn, stopChecked, tmpDir, writeJson } from '../helpers/netstar';
 import { BACKENDS, COUNT_CLIENT, PY, VIP, buildLbTopology, startBackend, type LbTopology } from './topo';
 
 interface CountResult { counts: Record<string, number>; peers: string[]; errors: number }
 
-function appCounters(p: ManagedProcess): Record<string, number> {
-  return (lastStats(p.output()) as unknown as { app?: Record<string, number> } | null)?.app ?? {};
+function startLb(topo: Topology, t: LbTopology, dir: string, name: string, app: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<ManagedProcess> {
+  return startAppIn(topo, 'lb', 'load-balancer', writeJson(dir, `${name}.json`, t.config(app, extra)));
 }
 
-async function startLb(topo: Topology, t: LbTopology, dir: string, name: string, app: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<ManagedProcess> {
-  const cfg = writeJson(dir, `${name}.json`, t.config(app, extra));
-  const p = topo.spawn('lb', process.execPath, [CLI_PATH, 'run', 'load-balancer', '-c', cfg, '--stats', '--json']);
-  await p.waitForOutput(/^STATS /m, 20000);
-  return p;
-}
-
-async function stopLb(p: ManagedProcess): Promise<Summary> {
-  const r = await p.stop({ timeoutMs: 15000 });
-  expect(r.killed).toBe(false);
-  const s = summaryOf(p.stdout());
-  expect(s.leaked).toBe(0);
-  expect(s.heldAtClose).toBe(0);
-  expect(r.code).toBe(0);
-  return s;
-}
+const stopLb = stopChecked;
 
 async function count(topo: Topology, dir: string, n: number): Promise<CountResult> {
   const script = path.join(dir, 'count.py');

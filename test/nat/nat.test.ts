@@ -6,34 +6,16 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { withTopology, type Topology } from '../helpers/netns';
-import { CLI_PATH, type ManagedProcess } from '../helpers/proc';
+import type { ManagedProcess } from '../helpers/proc';
 import { waitFor } from '../helpers/wait';
-import { filePrefix, lastStats, summaryOf, tmpDir, writeJson, type Summary } from '../helpers/netstar';
+import { appCounters, filePrefix, startAppIn, stopChecked, tmpDir, writeJson } from '../helpers/netstar';
 import { buildNatTopology, PEER_SERVER, PY, type NatTopology } from './topo';
 
-interface AppStats { app?: Record<string, number> }
-
-function appCounters(p: ManagedProcess): Record<string, number> {
-  const s = lastStats(p.output()) as unknown as AppStats | null;
-  return s?.app ?? {};
+function startNat(topo: Topology, t: NatTopology, dir: string, name: string, app: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<ManagedProcess> {
+  return startAppIn(topo, 'nat', 'ovs-nat', writeJson(dir, `${name}.json`, t.config(app, extra)));
 }
 
-async function startNat(topo: Topology, t: NatTopology, dir: string, name: string, app: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<ManagedProcess> {
-  const cfg = writeJson(dir, `${name}.json`, t.config(app, extra));
-  const p = topo.spawn('nat', process.execPath, [CLI_PATH, 'run', 'ovs-nat', '-c', cfg, '--stats', '--json']);
-  await p.waitForOutput(/^STATS /m, 20000);
-  return p;
-}
-
-async function stopNat(p: ManagedProcess): Promise<Summary> {
-  const r = await p.stop({ timeoutMs: 15000 });
-  expect(r.killed).toBe(false);
-  const s = summaryOf(p.stdout());
-  expect(s.leaked).toBe(0);
-  expect(s.heldAtClose).toBe(0);
-  expect(r.code).toBe(0);
-  return s;
-}
+const stopNat = stopChecked;
 
 async function startPeerServer(topo: Topology, dir: string, ip: string, port: number): Promise<ManagedProcess> {
   const script = path.join(dir, 'peer_server.py');

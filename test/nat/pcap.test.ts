@@ -19,29 +19,29 @@ describe('ovs-nat pcap in -> pcap out', () => {
   const dir = tmpDir('natpcap');
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test('1,024 UDP flows x 4 rounds: translated, unique tuples, TTL and MACs rewritten, checksums good (tshark); round 4 offloaded', async () => {
-    const inPcap = path.join(dir, 'in.pcap'), outPcap = path.join(dir, 'out.pcap'), empty = path.join(dir, 'empty.pcap'), sink = path.join(dir, 'sink.pcap');
-    const onePcap = path.join(dir, 'one.pcap');
-    generateUdpFlowsPcap(onePcap, { flows: 1024, frameSize: 80 });
-    const one = readPcap(onePcap);
-    const ROUNDS = 4, N = 1024 * ROUNDS;
-    writePcap(inPcap, Array.from({ length: ROUNDS }, () => one).flat().map((r) => ({ data: r.data })));
+  /**
+   * Runs ovs-nat between two net_pcap ports (in.pcap into the inside port, the outside port writing out.pcap)
+   * with a static gateway neighbor and the given SNAT range, until `expectTx` datagrams left; returns its summary.
+   */
+  async function runNat(name: string, files: { inPcap: string; outPcap: string }, snat: { addresses: string; ports: string }, expectTx: number, extra: Record<string, unknown> = {}): Promise<ReturnType<typeof summaryOf>> {
+    const empty = path.join(dir, `${name}-empty.pcap`), sink = path.join(dir, `${name}-sink.pcap`);
     writePcap(empty, []);
-    const cfg = writeJson(dir, 'cfg.json', {
-      eal: { vdevs: [`net_pcap0,rx_pcap=${inPcap},tx_pcap=${sink}`, `net_pcap1,rx_pcap=${empty},tx_pcap=${outPcap}`], filePrefix: filePrefix('np') },
+    const cfg = writeJson(dir, `${name}.json`, {
+      eal: { vdevs: [`net_pcap0,rx_pcap=${files.inPcap},tx_pcap=${sink}`, `net_pcap1,rx_pcap=${empty},tx_pcap=${files.outPcap}`], filePrefix: filePrefix(name) },
       ports: [{ name: 'net_pcap0' }, { name: 'net_pcap1' }],
       statsIntervalMs: 100,
+      ...extra,
       app: {
         inside: { port: 0, address: '198.18.255.254/16' },
         outside: { port: 1, address: '198.19.255.254/24', gateway: '198.19.255.1' },
         neighbors: [{ ip: '198.19.255.1', mac: '02:00:00:00:00:fe' }],
         checkDstMac: false,
-        snat: [{ src: '198.18.0.0/16', addresses: '198.19.255.10-198.19.255.13', ports: '20000-29999' }],
+        snat: [{ src: '198.18.0.0/16', ...snat }],
       },
     });
     const p = startCli(['run', 'ovs-nat', '-c', cfg, '--stats', '--json']);
     try {
-      await waitFor(() => (lastStats(p.output())?.ports[1].tx ?? 0) >= N || !p.running(), { timeoutMs: 30000, what: `ovs-nat to send ${N} datagrams` });
+      await waitFor(() => (lastStats(p.output())?.ports[1].tx ?? 0) >= expectTx || !p.running(), { timeoutMs: 30000, what: `ovs-nat to send ${expectTx} datagrams` });
       const r = await p.stop({ timeoutMs: 10000 });
       expect(r.killed).toBe(false);
       expect(r.code).toBe(0);
@@ -51,6 +51,17 @@ describe('ovs-nat pcap in -> pcap out', () => {
     const s = summaryOf(p.stdout());
     expect(s.leaked).toBe(0);
     expect(s.heldAtClose).toBe(0);
+    return s;
+  }
+
+  test('1,024 UDP flows x 4 rounds: translated, unique tuples, TTL and MACs rewritten, checksums good (tshark); round 4 offloaded', async () => {
+    const inPcap = path.join(dir, 'in.pcap'), outPcap = path.join(dir, 'out.pcap');
+    const onePcap = path.join(dir, 'one.pcap');
+    generateUdpFlowsPcap(onePcap, { flows: 1024, frameSize: 80 });
+    const one = readPcap(onePcap);
+    const ROUNDS = 4, N = 1024 * ROUNDS;
+    writePcap(inPcap, Array.from({ length: ROUNDS }, () => one).flat().map((r) => ({ data: r.data })));
+    const s = await runNat('np', { inPcap, outPcap }, { addresses: '198.19.255.10-198.19.255.13', ports: '20000-29999' }, N);
     expect(s.app['ct.snat']).toBe(1024);
     expect(s.ports[1].tx).toBe(N);
     // Rounds 1 and 2 are ct new, 3 and 4 est (round 4 counted by its offload tag); round 4 took the fast path.
@@ -77,7 +88,7 @@ describe('ovs-nat pcap in -> pcap out', () => {
     // Byte for byte: each offloaded datagram (round 4) equals the handler's translation of the same input
     // (round 3), checksums included.
     const out = readPcap(outPcap);
-    const notSame = out.slice(2048, 3072).map((r, i) => i).filter((i) => !Buffer.from(out[3072 + i].data).equals(Buffer.from(out[2048 + i].data)));
+    const notSame = Array.from({ length: 1024 }, (_, i) => i).filter((i) => !Buffer.from(out[3072 + i].data).equals(Buffer.from(out[2048 + i].data)));
     expect(notSame).toEqual([]);
     // The hash spreads flows over the address range.
     expect(new Set(rows.map((f) => f[0])).size).toBe(4);
@@ -89,7 +100,7 @@ describe('ovs-nat pcap in -> pcap out', () => {
     // Bursts of 8 (config burst 8; net_pcap returns exactly that many): three rounds of 4 flows x 2 datagrams
     // set up and offload the flows, then one burst of edge cases. Flow 3 carries IP options throughout, so
     // the native parser never takes it (JS's offload path does).
-    const inPcap = path.join(dir, 'edge-in.pcap'), outPcap = path.join(dir, 'edge-out.pcap'), empty = path.join(dir, 'edge-empty.pcap'), sink = path.join(dir, 'edge-sink.pcap');
+    const inPcap = path.join(dir, 'edge-in.pcap'), outPcap = path.join(dir, 'edge-out.pcap');
     let n = 0;
     const dg = (f: number, o: { ttl?: number; badSum?: boolean } = {}): Uint8Array => {
       // Payload: the flow, then a sequence number over the whole file; flows 1 and 2 have an odd length (the
@@ -117,31 +128,7 @@ describe('ovs-nat pcap in -> pcap out', () => {
     const rounds = [...round(), ...round(), ...round()];
     const edge = [dg(0, { ttl: 1 }), dg(0), dg(1, { badSum: true }), dg(1), dg(2), dg(2), dg(3), dg(3)];
     writePcap(inPcap, [...rounds, ...edge].map((data) => ({ data })));
-    writePcap(empty, []);
-    const cfg = writeJson(dir, 'edge.json', {
-      eal: { vdevs: [`net_pcap0,rx_pcap=${inPcap},tx_pcap=${sink}`, `net_pcap1,rx_pcap=${empty},tx_pcap=${outPcap}`], filePrefix: filePrefix('npe') },
-      ports: [{ name: 'net_pcap0' }, { name: 'net_pcap1' }],
-      burst: 8,
-      statsIntervalMs: 100,
-      app: {
-        inside: { port: 0, address: '198.18.255.254/16' },
-        outside: { port: 1, address: '198.19.255.254/24', gateway: '198.19.255.1' },
-        neighbors: [{ ip: '198.19.255.1', mac: '02:00:00:00:00:fe' }],
-        checkDstMac: false,
-        snat: [{ src: '198.18.0.0/16', addresses: '198.19.255.10', ports: '20000-20100' }],
-      },
-    });
-    const p = startCli(['run', 'ovs-nat', '-c', cfg, '--stats', '--json']);
-    try {
-      await waitFor(() => (lastStats(p.output())?.ports[1].tx ?? 0) >= 30 || !p.running(), { timeoutMs: 30000, what: 'ovs-nat to send 30 datagrams' });
-      const r = await p.stop({ timeoutMs: 10000 });
-      expect(r.code).toBe(0);
-    } finally {
-      if (p.running()) p.kill();
-    }
-    const s = summaryOf(p.stdout());
-    expect(s.leaked).toBe(0);
-    expect(s.heldAtClose).toBe(0);
+    const s = await runNat('npe', { inPcap, outPcap }, { addresses: '198.19.255.10', ports: '20000-20100' }, 30, { burst: 8 });
     // Round 3 (flows 0-2, twice each) and the two plain datagrams of flow 2 in the edge burst went natively;
     // in the edge burst flow 0 and flow 1 follow their refused first datagram to JS.
     expect({
