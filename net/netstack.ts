@@ -46,7 +46,7 @@ export class ShardStack {
   readonly closedToStack: boolean;
 
   constructor(
-    private readonly shard: ShardHooks,
+    shard: ShardHooks,
     readonly portIndex: number,
     mac: string,
     cfg: PortStackConfig,

@@ -101,7 +101,6 @@ export class Shard {
   private readonly hasStack: boolean;
   private readonly control: Int32Array;
   private readonly batch: RxBatch;
-  private readonly local: RxBatch;
   private readonly pkt = new Packet();
   private readonly portIndexOf = new Int16Array(64).fill(-1);
   /** per port index: 1 if this shard reads the port and must steer packets to other shards */
@@ -131,7 +130,6 @@ export class Shard {
     const mem = new PacketMemory(this.lcore, init.pools);
     this.io = new ShardIO(this.lcore, mem, this.stats, init.ports.length * 2 + 4 * init.count + 8);
     this.batch = this.io.newBatch();
-    this.local = this.io.newBatch();
     this.reta = new Reta(init.count);
     this.leakDeadlineMs = init.config.leakDeadlineMs;
     this.idleMaxSleepMs = init.config.idleMaxSleepMs;

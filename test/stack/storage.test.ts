@@ -114,8 +114,7 @@ describe('TimerHeap', () => {
     ds.sort((x, y) => x - y);
     expect(h.peek()).toBe(ds[0]);
     const got: number[] = [];
-    let it: string | undefined;
-    while ((it = h.popDue(500)) !== undefined) got.push(h.poppedDeadline);
+    while (h.popDue(500) !== undefined) got.push(h.poppedDeadline);
     expect(got).toEqual(ds.filter((d) => d <= 500));
     expect(h.peek()).toBeGreaterThan(500);
   });
