@@ -108,6 +108,10 @@ const app: AppModule<Settings> = {
         const end = await r.exactly(1);
         if (end[0] !== State.TEST_END) throw new Error(`unexpected state ${end[0]}`);
         running = false;
+        // As iperf3's own server does: the data streams close at TEST_END, before EXCHANGE_RESULTS. A
+        // reverse-mode client drains them with blocking block-sized reads after it sent TEST_END, and only
+        // the FIN ends a read whose block the sender will never complete.
+        for (const ds of streams) ds.close();
         const secs = (performance.now() - t0) / 1000;
         await send(State.EXCHANGE_RESULTS);
         const rlen = new DataView((await r.exactly(4)).slice().buffer).getInt32(0);
@@ -120,7 +124,6 @@ const app: AppModule<Settings> = {
         }));
         await send(State.DISPLAY_RESULTS);
         await r.exactly(1).catch(() => undefined); // IPERF_DONE
-        for (const ds of streams) ds.close();
         await Promise.race([Promise.all(pumps), shard.sleep(2000)]);
         sock.end();
       } finally {

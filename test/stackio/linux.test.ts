@@ -127,7 +127,7 @@ describe('iperf3 against our stack', () => {
   const dir = tmpDir('iperf');
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test('the stock iperf3 client completes forward, reverse and 2-stream tests', async () => {
+  test('the stock iperf3 client completes forward, reverse and 2-stream tests; data streams close at TEST_END', async () => {
     await withTopology('ip', async (topo) => {
       const t = await buildStackTopology(topo, filePrefix('ip'));
       const srv = topo.spawn('srv', process.execPath, [CLI_PATH, 'run', 'iperf3', '-c', writeJson(dir, 'i.json', t.serverConfig({})), '--stats', '--json']);
@@ -140,9 +140,45 @@ describe('iperf3 against our stack', () => {
         expect(r.code).toBe(0);
         expect(j.end.sum_received.bytes).toBeGreaterThan(1 << 20);
       }
+      // The protocol step behind a reverse-mode hang: a client that sent TEST_END drains its data streams
+      // with blocking block-sized reads, so the server must close them at TEST_END (before results are
+      // exchanged), as iperf3's server does. This client stops reading mid-block and waits for EOF first.
+      const rev = `
+import json, socket, struct, sys
+IP='${t.serverIp}'
+ck = b'netstar-reverse-eof-test-cookie-0001' + bytes(1)
+c = socket.create_connection((IP, 5201), 5); c.settimeout(10)
+def st(): return struct.unpack('b', c.recv(1))[0]
+c.sendall(ck); assert st() == 9
+p = json.dumps({'tcp': True, 'reverse': True, 'len': 131072, 'parallel': 1, 'time': 1}).encode()
+c.sendall(struct.pack('>i', len(p)) + p); assert st() == 10
+d = socket.create_connection((IP, 5201), 5); d.settimeout(10); d.sendall(ck)
+assert st() == 1 and st() == 2
+got = 0
+while got < 1000: got += len(d.recv(1000 - got))
+c.sendall(struct.pack('b', 4))
+while True:
+    b = d.recv(65536)
+    if not b: break
+    got += len(b)
+print('eof_before_results', got, got % 131072)
+assert st() == 13
+r = json.dumps({'streams': []}).encode()
+c.sendall(struct.pack('>i', len(r)) + r)
+n = struct.unpack('>i', c.recv(4, socket.MSG_WAITALL))[0]
+res = json.loads(c.recv(n, socket.MSG_WAITALL))
+assert st() == 14
+c.sendall(struct.pack('b', 16))
+print('server_bytes', res['streams'][0]['bytes'])
+`;
+      const rv = await topo.exec('cli', PY, ['-c', rev], { timeoutMs: 40000 });
+      const eof = /eof_before_results (\d+) (\d+)/.exec(rv.stdout);
+      expect(eof).not.toBeNull();
+      expect(Number(eof![2])).toBe(0); // whole blocks: everything written came before the FIN
+      expect(rv.stdout).toContain(`server_bytes ${eof![1]}`);
       await srv.stop({ timeoutMs: 15000 });
       const s = summaryOf(srv.stdout());
-      expect(s.app.tests).toBe(3);
+      expect(s.app.tests).toBe(4);
       expect(s.app.bytesIn).toBeGreaterThan(1 << 20);
       expect(s.app.bytesOut).toBeGreaterThan(1 << 20);
       expect(s.leaked).toBe(0);
