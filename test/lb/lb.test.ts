@@ -76,7 +76,8 @@ while True:
 import socket, json
 out = {'flows': [], 'bad': 0, 'peers': set()}
 for f in range(30):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2); s.connect(('${VIP}', 53))
+    # distinct source ports: an ephemeral port may repeat, joining an earlier flow's live connection
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('', 42000 + f)); s.settimeout(2); s.connect(('${VIP}', 53))
     used = set()
     for i in range(20):
         msg = ('%d-%d-' % (f, i)).encode() + bytes(range(256))[: (f * 20 + i) % 200]

@@ -294,7 +294,8 @@ while True:
 import socket
 ok = 0
 for f in range(24):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2); s.connect(('${t.serverIp}', 5602))
+    # distinct source ports: an ephemeral port may repeat, joining an earlier flow's live connection
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('', 42000 + f)); s.settimeout(2); s.connect(('${t.serverIp}', 5602))
     for i in range(10):
         msg = ('%d-%d-' % (f, i)).encode() * (1 + i)
         s.send(msg)
