@@ -50,7 +50,9 @@ export function runFor(cmd: string, args: string[], seconds: number, onLine: (l:
 export async function testpmdTxPps(ealArgs: string[], pmdArgs: string[], port: number, seconds: number, skip = 2): Promise<number[]> {
   const samples: number[] = [];
   let current = -1;
-  const r = await runFor('dpdk-testpmd', [...ealArgs, '--', ...pmdArgs, '--stats-period=1', '-a'], seconds, (l) => {
+  // `seconds` measured: the warm-up samples and a second for EAL start come on top (with --seconds 4 it used
+  // to stop after two samples, both skipped).
+  const r = await runFor('dpdk-testpmd', [...ealArgs, '--', ...pmdArgs, '--stats-period=1', '-a'], seconds + skip + 1, (l) => {
     const m = /NIC statistics for port (\d+)/.exec(l);
     if (m) current = Number(m[1]);
     const t = /Tx-pps:\s+(\d+)/.exec(l);
