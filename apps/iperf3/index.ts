@@ -16,6 +16,8 @@ const schema = z.object({
   port: z.number().int().min(1).max(65535).default(5201),
   portIndex: z.number().int().min(0).default(0),
   maxStreams: z.number().int().min(1).max(128).default(16),
+  /** how long the data streams of a test have to join after CREATE_STREAMS */
+  joinTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
 }).strict();
 type Settings = z.infer<typeof schema>;
 
@@ -72,26 +74,42 @@ const app: AppModule<Settings> = {
         return;
       }
       c.tests++;
-      const send = (st: number): Promise<void> => sock.write(new Uint8Array(Int8Array.of(st).buffer));
-      await send(State.PARAM_EXCHANGE);
-      const plen = new DataView((await r.exactly(4)).slice().buffer).getInt32(0);
-      if (plen <= 0 || plen > 65536) throw new Error('bad parameter length');
-      const params = JSON.parse(new TextDecoder().decode(await r.exactly(plen))) as Params;
-      if (params.udp || params.bidirectional) { await send(State.SERVER_ERROR); sock.end(); return; }
-      const want = Math.max(1, Math.min(params.parallel ?? 1, s.maxStreams));
-      const blk = Math.max(1, Math.min(params.len ?? 131072, 1 << 20));
+      // Taken at once (the parameter exchange awaits): a second client meanwhile is denied, not let in.
       let joinedAll: () => void = () => {};
       const allJoined = new Promise<void>((res) => { joinedAll = res; });
-      active = { cookie, streams: [], want, joined: () => joinedAll() };
+      const test: ActiveTest = { cookie, streams: [], want: 0, joined: () => joinedAll() };
+      active = test;
+      let running = true;
+      let finished = false;
+      const send = (st: number): Promise<void> => sock.write(new Uint8Array(Int8Array.of(st).buffer));
       try {
+        await send(State.PARAM_EXCHANGE);
+        const plen = new DataView((await r.exactly(4)).slice().buffer).getInt32(0);
+        if (plen <= 0 || plen > 65536) throw new Error('bad parameter length');
+        const params = JSON.parse(new TextDecoder().decode(await r.exactly(plen))) as Params;
+        if (params.udp || params.bidirectional) { await send(State.SERVER_ERROR); sock.end(); finished = true; return; }
+        if (typeof params !== 'object' || params === null) throw new Error('bad parameters');
+        const int = (v: unknown, dflt: number): number => (typeof v === 'number' && Number.isFinite(v) ? Math.floor(v) : dflt);
+        const want = Math.max(1, Math.min(int(params.parallel, 1), s.maxStreams));
+        const blk = Math.max(1, Math.min(int(params.len, 131072), 1 << 20));
+        test.want = want;
         await send(State.CREATE_STREAMS);
-        await allJoined;
-        const streams = active.streams;
+        // The client's next state byte (TEST_END) is read from now on: if the client goes away (or sends
+        // it) before its data streams have all joined, or they do not join in time, the test is over —
+        // otherwise one broken client would hold the server (everyone else denied) for good.
+        const nextState = r.exactly(1);
+        nextState.catch(() => undefined);
+        const joined = await Promise.race([
+          allJoined.then(() => true),
+          nextState.then(() => false, () => false),
+          shard.sleep(s.joinTimeoutMs).then(() => false),
+        ]);
+        if (!joined) throw new Error(`${test.streams.length} of ${want} data streams joined`);
+        const streams = test.streams;
         await send(State.TEST_START);
         await send(State.TEST_RUNNING);
         const t0 = performance.now();
         const bytes = new Array<number>(streams.length).fill(0);
-        let running = true;
         const block = new Uint8Array(blk);
         for (let i = 0; i < blk; i++) block[i] = (i * 31) & 255;
         const pumps = streams.map(async (ds, i) => {
@@ -105,7 +123,7 @@ const app: AppModule<Settings> = {
             // the client closes data streams at the end of the test
           }
         });
-        const end = await r.exactly(1);
+        const end = await nextState;
         if (end[0] !== State.TEST_END) throw new Error(`unexpected state ${end[0]}`);
         running = false;
         // As iperf3's own server does: the data streams close at TEST_END, before EXCHANGE_RESULTS. A
@@ -124,10 +142,14 @@ const app: AppModule<Settings> = {
         }));
         await send(State.DISPLAY_RESULTS);
         await r.exactly(1).catch(() => undefined); // IPERF_DONE
+        finished = true;
         await Promise.race([Promise.all(pumps), shard.sleep(2000)]);
         sock.end();
       } finally {
-        active = null;
+        running = false;
+        // A test that failed part-way: its data streams are reset (their pumps end), not left open.
+        if (!finished) for (const ds of test.streams) ds.abort();
+        if (active === test) active = null;
       }
     };
 

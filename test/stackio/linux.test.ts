@@ -130,7 +130,7 @@ describe('iperf3 against our stack', () => {
   test('the stock iperf3 client completes forward, reverse and 2-stream tests; data streams close at TEST_END', async () => {
     await withTopology('ip', async (topo) => {
       const t = await buildStackTopology(topo, filePrefix('ip'));
-      const srv = topo.spawn('srv', process.execPath, [CLI_PATH, 'run', 'iperf3', '-c', writeJson(dir, 'i.json', t.serverConfig({})), '--stats', '--json']);
+      const srv = topo.spawn('srv', process.execPath, [CLI_PATH, 'run', 'iperf3', '-c', writeJson(dir, 'i.json', t.serverConfig({ joinTimeoutMs: 1000 })), '--stats', '--json']);
       await srv.waitForOutput(/^STATS /m, 20000);
       await waitFor(async () => (await topo.exec('cli', 'ping', ['-c', '1', '-W', '1', t.serverIp])).code === 0, { timeoutMs: 15000, what: 'ping our stack' });
       for (const extra of [[], ['-R'], ['-P', '2']]) {
@@ -176,9 +176,46 @@ print('server_bytes', res['streams'][0]['bytes'])
       expect(eof).not.toBeNull();
       expect(Number(eof![2])).toBe(0); // whole blocks: everything written came before the FIN
       expect(rv.stdout).toContain(`server_bytes ${eof![1]}`);
+      // Broken clients end their own test (an error each), never the server: one leaves right after
+      // CREATE_STREAMS; one opens only one of its two data streams and waits (the server gives up after
+      // joinTimeoutMs and resets it). The next client is served, not denied.
+      const broken = `
+import json, socket, struct, time
+IP='${t.serverIp}'
+def start(ck, parallel):
+    deadline = time.time() + 10
+    while True:
+        c = socket.create_connection((IP, 5201), 5); c.settimeout(10)
+        c.sendall(ck)
+        st = struct.unpack('b', c.recv(1))[0]
+        if st == 9: break
+        assert st == -1 and time.time() < deadline, st  # denied while the server ends the previous test
+        c.close(); time.sleep(0.05)
+    p = json.dumps({'tcp': True, 'parallel': parallel, 'time': 1}).encode()
+    c.sendall(struct.pack('>i', len(p)) + p); assert struct.unpack('b', c.recv(1))[0] == 10
+    return c
+start(b'netstar-broken-client-test-cookie-01' + bytes(1), 2).close()
+ck = b'netstar-broken-client-test-cookie-02' + bytes(1)
+c = start(ck, 2)
+d = socket.create_connection((IP, 5201), 5); d.settimeout(10); d.sendall(ck)
+t0 = time.time()
+try:
+    print('stream_end', repr(d.recv(1)), flush=True)
+except ConnectionResetError:
+    print('stream_end reset', flush=True)
+print('after_s %.1f' % (time.time() - t0))
+`;
+      const bk = await topo.exec('cli', PY, ['-c', broken], { timeoutMs: 30000 });
+      expect(bk.stdout).toMatch(/stream_end (reset|b'')/);
+      expect(Number(/after_s ([\d.]+)/.exec(bk.stdout)?.[1])).toBeGreaterThanOrEqual(0.5); // the join timeout ended it
+      const after = await topo.exec('cli', 'iperf3', ['-c', t.serverIp, '-t', '1', '-J'], { timeoutMs: 40000 });
+      const ja = JSON.parse(after.stdout) as { error?: string };
+      expect(ja.error).toBeUndefined();
+      expect(after.code).toBe(0);
       await srv.stop({ timeoutMs: 15000 });
       const s = summaryOf(srv.stdout());
-      expect(s.app.tests).toBe(4);
+      expect(s.app.tests).toBe(7);
+      expect(s.app.errors).toBe(2);
       expect(s.app.bytesIn).toBeGreaterThan(1 << 20);
       expect(s.app.bytesOut).toBeGreaterThan(1 << 20);
       expect(s.leaked).toBe(0);
