@@ -53,6 +53,14 @@ runDemo(async (topo, dir) => {
     say(`iperf3 client -> server through the NAT: ${((r.end?.sum_sent?.bits_per_second ?? 0) / 1e6).toFixed(0)} Mbit/s, ${r.end?.sum_sent?.retransmits ?? '?'} retransmits`);
 
     // UDP: once its state is steady the connection is offloaded, and the native executor forwards it.
+    // Where datagrams go missing: the receiving kernel's UDP counters (per namespace) beside the NAT's.
+    const udpRcvbufErrors = async (): Promise<number> => {
+      const snmp = (await topo.exec('sv', 'cat', ['/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+      if (snmp.length < 2) return NaN;
+      const names = snmp[0].trim().split(/\s+/), values = snmp[1].trim().split(/\s+/);
+      return Number(values[names.indexOf('RcvbufErrors')]);
+    };
+    const rcvbuf0 = await udpRcvbufErrors();
     const usrv = topo.spawn('sv', 'iperf3', ['-s', '-1', '--forceflush', '-B', t.serverIp]);
     await usrv.waitForOutput(/Server listening/, 10000);
     const ui = await topo.exec('cl', 'iperf3', ['-c', t.serverIp, '-u', '-b', '300M', '-l', '1200', '-t', '2', '-J'], { timeoutMs: 30000 });
@@ -61,7 +69,8 @@ runDemo(async (topo, dir) => {
     const last = nat.stdout().split('\n').filter((l) => l.startsWith('STATS ')).pop();
     const app = last ? (JSON.parse(last.slice(6)) as { app: Record<string, number> }).app : {};
     say(`iperf3 UDP through the NAT: ${((u.end?.sum?.bits_per_second ?? 0) / 1e6).toFixed(0)} Mbit/s, ${u.end?.sum?.lost_packets ?? '?'} of ${u.end?.sum?.packets ?? '?'} datagrams lost; `
-      + `offloaded ${app['flow.offloaded'] ?? 0} packets, ${app['flow.offloadedNative'] ?? 0} of them by the native executor`);
+      + `offloaded ${app['flow.offloaded'] ?? 0} packets, ${app['flow.offloadedNative'] ?? 0} of them by the native executor; `
+      + `the server's kernel dropped ${(await udpRcvbufErrors()) - rcvbuf0} on a full socket buffer (UDP RcvbufErrors)`);
 
     nat.signal('SIGUSR2');
     await waitFor(() => fs.existsSync(`${dump}.0`), { timeoutMs: 5000, what: 'the conntrack dump' });
