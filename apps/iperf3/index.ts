@@ -87,8 +87,8 @@ const app: AppModule<Settings> = {
         const plen = new DataView((await r.exactly(4)).slice().buffer).getInt32(0);
         if (plen <= 0 || plen > 65536) throw new Error('bad parameter length');
         const params = JSON.parse(new TextDecoder().decode(await r.exactly(plen))) as Params;
-        if (params.udp || params.bidirectional) { await send(State.SERVER_ERROR); sock.end(); finished = true; return; }
         if (typeof params !== 'object' || params === null) throw new Error('bad parameters');
+        if (params.udp || params.bidirectional) { await send(State.SERVER_ERROR); sock.end(); finished = true; return; }
         const int = (v: unknown, dflt: number): number => (typeof v === 'number' && Number.isFinite(v) ? Math.floor(v) : dflt);
         const want = Math.max(1, Math.min(int(params.parallel, 1), s.maxStreams));
         const blk = Math.max(1, Math.min(int(params.len, 131072), 1 << 20));
