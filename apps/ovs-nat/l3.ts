@@ -214,15 +214,7 @@ export class L3 {
     v.setUint32(o + 8, this.macLo[p.port]);
     v.setUint16(o + 12, 0x0806);
     const a = this.arp.wrap(pkt.bytes, o + 14, 28);
-    a.setU16(0, 1);
-    a.setU16(2, 0x0800);
-    a.setU8(4, 6);
-    a.setU8(5, 4);
-    a.operation = ArpOperation.Request;
-    a.senderHw = port.mac;
-    a.senderIp = port.ip;
-    a.targetHw = 0;
-    a.targetIp = ip;
+    a.fill(ArpOperation.Request, port.mac, port.ip, 0, ip);
     this.c.arpRequestsOut++;
     this.io.send(pkt, p.port);
   }

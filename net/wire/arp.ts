@@ -79,6 +79,19 @@ export class ArpView extends WireView {
     this.dv.setUint32(this.p + 24, ip >>> 0);
   }
 
+  /** Writes a whole Ethernet/IPv4 ARP packet: the fixed header words, then the operation and addresses. */
+  fill(operation: ArpOperation | number, senderHw: number, senderIp: number, targetHw: number, targetIp: number): void {
+    this.setU16(0, ARP_HTYPE_ETHERNET);
+    this.setU16(2, EtherType.Ipv4);
+    this.setU8(4, 6);
+    this.setU8(5, 4);
+    this.operation = operation;
+    this.senderHw = senderHw;
+    this.senderIp = senderIp;
+    this.targetHw = targetHw;
+    this.targetIp = targetIp;
+  }
+
   /**
    * Turn a checked request for `targetIp` into the reply from `ourMac`, in place: the sender becomes
    * the target and we become the sender. The Ethernet header around it is the caller's.
@@ -139,15 +152,7 @@ export const ArpRepr = {
   emit(repr: ArpRepr, view: ArpView): WireError {
     if (view.check() === WireError.OutOfBounds) return WireError.OutOfBounds;
     if (view.length < ARP_PACKET_LEN) return WireError.Truncated;
-    view.setU16(0, ARP_HTYPE_ETHERNET);
-    view.setU16(2, EtherType.Ipv4);
-    view.setU8(4, 6);
-    view.setU8(5, 4);
-    view.operation = repr.operation;
-    view.senderHw = repr.senderHw;
-    view.senderIp = repr.senderIp;
-    view.targetHw = repr.targetHw;
-    view.targetIp = repr.targetIp;
+    view.fill(repr.operation, repr.senderHw, repr.senderIp, repr.targetHw, repr.targetIp);
     return WireError.Ok;
   },
 };

@@ -496,15 +496,7 @@ export class Interface {
   private sendArpRequest(ip: number, mac: number): void {
     const buf = this.arpBuffer;
     const arp = this.arpView.wrap(buf, ETHERNET_HEADER_LEN, ARP_PACKET_LEN);
-    arp.setU16(0, 1);
-    arp.setU16(2, EtherType.Ipv4);
-    arp.setU8(4, 6);
-    arp.setU8(5, 4);
-    arp.operation = ArpOperation.Request;
-    arp.senderHw = this.mac;
-    arp.senderIp = this.sourceFor(ip);
-    arp.targetHw = 0;
-    arp.targetIp = ip;
+    arp.fill(ArpOperation.Request, this.mac, this.sourceFor(ip), 0, ip);
     this.writeEthernet(buf, mac, EtherType.Arp);
     this.counters.arpTxRequest++;
     this.transmit(buf);
@@ -515,15 +507,7 @@ export class Interface {
     for (const a of this.cfg.addresses) {
       const buf = this.arpBuffer;
       const arp = this.arpView.wrap(buf, ETHERNET_HEADER_LEN, ARP_PACKET_LEN);
-      arp.setU16(0, 1);
-      arp.setU16(2, EtherType.Ipv4);
-      arp.setU8(4, 6);
-      arp.setU8(5, 4);
-      arp.operation = ArpOperation.Request;
-      arp.senderHw = this.mac;
-      arp.senderIp = a.address;
-      arp.targetHw = 0;
-      arp.targetIp = a.address;
+      arp.fill(ArpOperation.Request, this.mac, a.address, 0, a.address);
       this.writeEthernet(buf, MAC_BROADCAST, EtherType.Arp);
       this.counters.arpTxRequest++;
       this.transmit(buf);
