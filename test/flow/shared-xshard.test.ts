@@ -3,9 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { generateUdpFlowsPcap } from '../../bench/pcapgen';
-import { startCli } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
-import { filePrefix, lastStats, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
+import { filePrefix, runUntilSent, tmpDir, writeJson } from '../helpers/netstar';
 
 describe('SharedService across shards (submitTo)', () => {
   const dir = tmpDir('sharedsvc');
@@ -22,15 +20,7 @@ describe('SharedService across shards (submitTo)', () => {
       app: { outDir: dir },
     });
     const appPath = path.resolve(__dirname, 'apps', 'sharedcount.js');
-    const p = startCli(['run', appPath, '-c', cfg, '--stats', '--json']);
-    try {
-      await waitFor(() => (lastStats(p.output())?.ports[1].tx ?? 0) >= 200 || !p.running(), { timeoutMs: 30000, what: '200 packets through the shared service' });
-      const r = await p.stop({ timeoutMs: 10000 });
-      expect(r.code).toBe(0);
-    } finally {
-      if (p.running()) p.kill();
-    }
-    const s = summaryOf(p.stdout());
+    const s = await runUntilSent(appPath, cfg, 1, 200, '200 packets through the shared service');
     expect(s.leaked).toBe(0);
     expect(s.heldAtClose).toBe(0);
     const sh = [0, 1].map((i) => JSON.parse(fs.readFileSync(path.join(dir, `shard${i}.json`), 'utf8')) as {

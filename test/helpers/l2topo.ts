@@ -2,6 +2,7 @@
 // joined by a veth pair to a forwarder namespace where netstar reads both ends through net_af_packet.
 //   [ha] veta 198.18.1.1/24 <-> fwa [fw: netstar] fwb <-> vetb 198.18.1.2/24 [hb]
 import { Topology } from './netns';
+import { buildHop, hopConfig } from './hop';
 
 export interface L2Topology {
   topo: Topology;
@@ -13,22 +14,12 @@ export interface L2Topology {
 }
 
 export async function buildL2Topology(topo: Topology, filePrefix: string): Promise<L2Topology> {
-  const fw = await topo.ns('fw'), ha = await topo.ns('ha'), hb = await topo.ns('hb');
-  await topo.veth('ha', 'veta', 'fw', 'fwa', { disableOffloads: true });
-  await topo.veth('hb', 'vetb', 'fw', 'fwb', { disableOffloads: true });
-  for (const [ns, ifs] of [['fw', ['fwa', 'fwb']], ['ha', ['veta']], ['hb', ['vetb']]] as const)
-    for (const i of ifs) await topo.sysctl(ns, `net.ipv6.conf.${i}.disable_ipv6`, '1');
+  const { left: ha, mid: fw, right: hb } = await buildHop(topo, { left: 'ha', leftIf: 'veta', mid: 'fw', midLeft: 'fwa', midRight: 'fwb', right: 'hb', rightIf: 'vetb' });
   await topo.addr('ha', 'veta', '198.18.1.1/24');
   await topo.addr('hb', 'vetb', '198.18.1.2/24');
   const macA = await topo.mac('ha', 'veta'), macB = await topo.mac('hb', 'vetb');
   return {
     topo, fw, ha, hb, ipA: '198.18.1.1', ipB: '198.18.1.2', macA, macB,
-    config: (extra = {}) => ({
-      eal: { vdevs: ['net_af_packet0,iface=fwa', 'net_af_packet1,iface=fwb'], filePrefix },
-      ports: [{ name: 'net_af_packet0' }, { name: 'net_af_packet1' }],
-      statsIntervalMs: 200,
-      app: { mode: 'mac', peers: [macA, macB] },
-      ...extra,
-    }),
+    config: (extra = {}) => hopConfig(filePrefix, 'fwa', 'fwb', { mode: 'mac', peers: [macA, macB] }, extra),
   };
 }

@@ -3,7 +3,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Topology } from './netns';
-import { CLI_PATH, type ManagedProcess } from './proc';
+import { CLI_PATH, startCli, type ManagedProcess } from './proc';
+import { waitFor } from './wait';
 
 export interface StatsLine { ports: { name: string; rx: number; tx: number; drops: number }[]; held: number }
 export interface Summary {
@@ -70,4 +71,21 @@ export async function stopChecked(p: ManagedProcess): Promise<Summary> {
   expect(s.heldAtClose).toBe(0);
   expect(r.code).toBe(0);
   return s;
+}
+
+/**
+ * Runs `netstar run <app> -c <cfg> --stats --json` here (no namespace) until port `port` has sent `count`
+ * packets or the process ended, stops it (SIGINT) and checks a clean exit; returns its summary.
+ */
+export async function runUntilSent(app: string, cfg: string, port: number, count: number, what: string, timeoutMs = 30000): Promise<Summary> {
+  const p = startCli(['run', app, '-c', cfg, '--stats', '--json']);
+  try {
+    await waitFor(() => (lastStats(p.output())?.ports[port].tx ?? 0) >= count || !p.running(), { timeoutMs, what });
+    const r = await p.stop({ timeoutMs: 10000 });
+    expect(r.killed).toBe(false);
+    expect(r.code).toBe(0);
+  } finally {
+    if (p.running()) p.kill();
+  }
+  return summaryOf(p.stdout());
 }

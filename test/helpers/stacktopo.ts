@@ -3,6 +3,7 @@
 //   [cli] vc 198.18.6.1/24 <-> vs [srv: netstar app with stack 198.18.6.2/24]
 //   [cli] vc <-> la [mid: linkem] lb <-> vs [srv]          (with linkem)
 import { Topology } from './netns';
+import { hopConfig } from './hop';
 
 export interface StackTopology {
   topo: Topology;
@@ -40,11 +41,7 @@ export async function buildStackTopology(topo: Topology, prefix: string, withLin
     }),
   };
   if (withLinkem) {
-    t.linkemConfig = (app) => ({
-      eal: { vdevs: ['net_af_packet0,iface=la', 'net_af_packet1,iface=lb'], filePrefix: `${prefix}m` },
-      ports: [{ name: 'net_af_packet0' }, { name: 'net_af_packet1' }],
-      statsIntervalMs: 200, app,
-    });
+    t.linkemConfig = (app) => hopConfig(`${prefix}m`, 'la', 'lb', app);
   }
   return t;
 }

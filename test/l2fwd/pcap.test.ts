@@ -2,9 +2,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { startCli } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
-import { filePrefix, lastStats, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
+import { filePrefix, runUntilSent, tmpDir, writeJson } from '../helpers/netstar';
 
 const PY = '/usr/bin/python3';
 
@@ -35,16 +33,7 @@ wrpcap('${empty}', [])
       statsIntervalMs: 100,
       app: { mode: 'mac', peers: ['02:00:00:00:00:10', '02:00:00:00:00:11'] },
     });
-    const p = startCli(['run', 'l2fwd', '-c', cfg, '--stats', '--json']);
-    try {
-      await waitFor(() => (lastStats(p.output())?.ports[1].tx ?? 0) >= 300 || !p.running(), { timeoutMs: 30000, what: 'l2fwd to forward 300 frames' });
-      const r = await p.stop({ timeoutMs: 10000 });
-      expect(r.killed).toBe(false);
-      expect(r.code).toBe(0);
-    } finally {
-      if (p.running()) p.kill();
-    }
-    const s = summaryOf(p.stdout());
+    const s = await runUntilSent('l2fwd', cfg, 1, 300, 'l2fwd to forward 300 frames');
     expect(s.ports[0].rx).toBe(302);
     expect(s.ports[0].dropped).toBe(2);
     expect(s.ports[1].tx).toBe(300);

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Topology } from '../helpers/netns';
+import { buildHop, hopConfig } from '../helpers/hop';
 import type { ManagedProcess } from '../helpers/proc';
 
 export const PY = '/usr/bin/python3';
@@ -18,30 +19,18 @@ export interface LbTopology {
 }
 
 export async function buildLbTopology(topo: Topology, filePrefix: string): Promise<LbTopology> {
-  await topo.ns('cl');
-  await topo.ns('lb');
-  await topo.ns('bk');
-  await topo.veth('cl', 'vcl', 'lb', 'lc', { disableOffloads: true });
-  await topo.veth('bk', 'vbk', 'lb', 'lb', { disableOffloads: true });
-  for (const [ns, ifs] of [['lb', ['lc', 'lb']], ['cl', ['vcl']], ['bk', ['vbk']]] as const)
-    for (const i of ifs) await topo.sysctl(ns, `net.ipv6.conf.${i}.disable_ipv6`, '1');
+  await buildHop(topo, { left: 'cl', leftIf: 'vcl', mid: 'lb', midLeft: 'lc', midRight: 'lb', right: 'bk', rightIf: 'vbk' });
   await topo.addr('cl', 'vcl', '198.18.1.10/24');
   await topo.ip('cl', ['route', 'add', 'default', 'via', '198.18.1.1']);
   for (const b of BACKENDS) await topo.addr('bk', 'vbk', `${b}/24`);
   return {
     topo,
-    config: (app = {}, extra = {}) => ({
-      eal: { vdevs: ['net_af_packet0,iface=lc', 'net_af_packet1,iface=lb'], filePrefix },
-      ports: [{ name: 'net_af_packet0' }, { name: 'net_af_packet1' }],
-      statsIntervalMs: 200,
-      app: {
-        client: { port: 0, address: '198.18.1.1/24' },
-        backend: { port: 1, address: '198.18.2.1/24' },
-        health: { intervalMs: 200, timeoutMs: 150, rise: 2, fall: 2 },
-        ...app,
-      },
-      ...extra,
-    }),
+    config: (app = {}, extra = {}) => hopConfig(filePrefix, 'lc', 'lb', {
+      client: { port: 0, address: '198.18.1.1/24' },
+      backend: { port: 1, address: '198.18.2.1/24' },
+      health: { intervalMs: 200, timeoutMs: 150, rise: 2, fall: 2 },
+      ...app,
+    }, extra),
   };
 }
 

@@ -9,9 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { generateUdpFlowsPcap } from '../../bench/pcapgen';
 import { readPcap, writePcap } from '../../net/pcap';
-import { startCli } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
-import { filePrefix, lastStats, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
+import { filePrefix, runUntilSent, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
 import { frame } from '../flow/helpers';
 import { internetChecksum } from '../../net/wire/checksum';
 
@@ -39,16 +37,7 @@ describe('ovs-nat pcap in -> pcap out', () => {
         snat: [{ src: '198.18.0.0/16', ...snat }],
       },
     });
-    const p = startCli(['run', 'ovs-nat', '-c', cfg, '--stats', '--json']);
-    try {
-      await waitFor(() => (lastStats(p.output())?.ports[1].tx ?? 0) >= expectTx || !p.running(), { timeoutMs: 30000, what: `ovs-nat to send ${expectTx} datagrams` });
-      const r = await p.stop({ timeoutMs: 10000 });
-      expect(r.killed).toBe(false);
-      expect(r.code).toBe(0);
-    } finally {
-      if (p.running()) p.kill();
-    }
-    const s = summaryOf(p.stdout());
+    const s = await runUntilSent('ovs-nat', cfg, 1, expectTx, `ovs-nat to send ${expectTx} datagrams`);
     expect(s.leaked).toBe(0);
     expect(s.heldAtClose).toBe(0);
     return s;

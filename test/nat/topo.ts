@@ -3,6 +3,7 @@
 // The NAT's inside address is 198.18.1.1, its outside address 198.18.2.1; the server has no route back to
 // 198.18.1.0/24, so only translated traffic can reach the client.
 import { Topology } from '../helpers/netns';
+import { buildHop, hopConfig } from '../helpers/hop';
 
 export const PY = '/usr/bin/python3';
 
@@ -17,13 +18,7 @@ export interface NatTopology {
 }
 
 export async function buildNatTopology(topo: Topology, filePrefix: string): Promise<NatTopology> {
-  await topo.ns('cl');
-  await topo.ns('nat');
-  await topo.ns('sv');
-  await topo.veth('cl', 'vcl', 'nat', 'nin', { disableOffloads: true });
-  await topo.veth('sv', 'vsv', 'nat', 'nout', { disableOffloads: true });
-  for (const [ns, ifs] of [['nat', ['nin', 'nout']], ['cl', ['vcl']], ['sv', ['vsv']]] as const)
-    for (const i of ifs) await topo.sysctl(ns, `net.ipv6.conf.${i}.disable_ipv6`, '1');
+  await buildHop(topo, { left: 'cl', leftIf: 'vcl', mid: 'nat', midLeft: 'nin', midRight: 'nout', right: 'sv', rightIf: 'vsv' });
   await topo.addr('cl', 'vcl', '198.18.1.10/24');
   await topo.addr('cl', 'vcl', '198.18.1.11/24');
   await topo.ip('cl', ['route', 'add', 'default', 'via', '198.18.1.1']);
@@ -34,18 +29,12 @@ export async function buildNatTopology(topo: Topology, filePrefix: string): Prom
     serverIp: '198.18.2.2',
     insideIp: '198.18.1.1',
     outsideIp: '198.18.2.1',
-    config: (app = {}, extra = {}) => ({
-      eal: { vdevs: ['net_af_packet0,iface=nin', 'net_af_packet1,iface=nout'], filePrefix },
-      ports: [{ name: 'net_af_packet0' }, { name: 'net_af_packet1' }],
-      statsIntervalMs: 200,
-      app: {
-        inside: { port: 0, address: '198.18.1.1/24' },
-        outside: { port: 1, address: '198.18.2.1/24' },
-        snat: [{ src: '198.18.1.0/24', addresses: '198.18.2.1' }],
-        ...app,
-      },
-      ...extra,
-    }),
+    config: (app = {}, extra = {}) => hopConfig(filePrefix, 'nin', 'nout', {
+      inside: { port: 0, address: '198.18.1.1/24' },
+      outside: { port: 1, address: '198.18.2.1/24' },
+      snat: [{ src: '198.18.1.0/24', addresses: '198.18.2.1' }],
+      ...app,
+    }, extra),
   };
 }
 

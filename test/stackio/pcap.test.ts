@@ -3,9 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { startCli } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
-import { filePrefix, lastStats, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
+import { filePrefix, runUntilSent, tmpDir, writeJson } from '../helpers/netstar';
 
 describe('stack reassembly through net_pcap', () => {
   const dir = tmpDir('reasm');
@@ -32,15 +30,7 @@ wrpcap('${inp}', [arp] + [eth/f for f in frags])
       ports: [{ name: 'net_pcap0', stack: { address: '198.18.7.2/24' } }],
       statsIntervalMs: 100, app: { port: 7 },
     });
-    const p = startCli(['run', 'echo', '-c', cfg, '--stats', '--json']);
-    try {
-      await waitFor(() => (lastStats(p.stdout())?.ports[0].tx ?? 0) >= 4 || !p.running(), { timeoutMs: 20000, what: 'the reply to be sent (ARP reply + 3 fragments)' });
-      const r = await p.stop({ timeoutMs: 10000 });
-      expect(r.code).toBe(0);
-    } finally {
-      if (p.running()) p.kill();
-    }
-    expect(summaryOf(p.stdout()).leaked).toBe(0);
+    expect((await runUntilSent('echo', cfg, 0, 4, 'the reply to be sent (ARP reply + 3 fragments)', 20000)).leaked).toBe(0);
     // tshark reassembles our reply: one echo reply, id 77 seq 1, 4000 bytes of the same payload, checksums good.
     const j = JSON.parse(execFileSync('tshark', ['-r', out, '-o', 'ip.defragment:TRUE', '-o', 'ip.check_checksum:TRUE', '-Y', 'icmp.type == 0', '-T', 'json', '-x'], { encoding: 'utf8' })) as { _source: { layers: Record<string, Record<string, unknown>> } }[];
     expect(j).toHaveLength(1);
