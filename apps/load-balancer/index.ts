@@ -253,6 +253,7 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
   });
 
   return flowPipeline({
+    clock: shard.clock,
     metaFlows,
     distributor: dist,
     flushDrops: () => shard.io.flushDrops(),

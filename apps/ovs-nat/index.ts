@@ -244,6 +244,7 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
   };
 
   return flowPipeline({
+    clock: shard.clock,
     metaFlows,
     distributor: dist,
     flushDrops: () => shard.io.flushDrops(),

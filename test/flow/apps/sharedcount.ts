@@ -57,6 +57,7 @@ const app: AppModule<Settings> = {
     });
     const mf = new MetaFlow({ port: 0, distributor: dist, parse: { verifyIpChecksum: false } });
     return flowPipeline({
+      clock: shard.clock,
       metaFlows: [mf, new MetaFlow({ port: 1 })],
       distributor: dist,
       async stop(): Promise<void> {
