@@ -4,7 +4,7 @@ import type { Config } from './config';
 import type { PortInfo } from '../native';
 import type { Packet, RxBatch } from '../net/packet';
 import type { DpdkQueuePair } from '../net/qp';
-import type { Shard } from './shard';
+import type { ShardContext } from './context';
 
 /** onPacket's answer: a port index (>= 0) to send on, or one of these. */
 export const Verdict = {
@@ -12,12 +12,14 @@ export const Verdict = {
   DROP: -1,
   /** the app took the packet (held, forwarded, or already sent); the shard does nothing more */
   STOLEN: -2,
+  /** send on port `index` (position in config.ports) */
+  port: (index: number): number => index,
 } as const;
 
 export interface ShardApp {
   /**
    * Called for each packet. `pkt` is a flyweight reused for the next packet: to keep the packet past this
-   * call, take it with `shard.hold(pkt)` and return STOLEN. Throwing drops the packet and counts it.
+   * call, take it with `ctx.hold(pkt)` and return STOLEN. Throwing drops the packet and counts it.
    */
   onPacket(pkt: Packet, portIndex: number): number;
   /**
@@ -45,8 +47,8 @@ export interface AppModule<S = unknown> {
   settings(config: Config): S;
   /** Main thread, after ports are up: fill in what depends on the ports (MACs…). Returns what shards get. */
   prepare?(settings: S, ports: PortInfo[]): S;
-  /** Shard thread. */
-  createShard(shard: Shard, settings: S): ShardApp | Promise<ShardApp>;
+  /** Shard thread: the app's per-shard state over the shard's context (its whole surface). */
+  createShard(ctx: ShardContext, settings: S): ShardApp | Promise<ShardApp>;
 }
 
 /** Apps runnable with `netstar run <name>`: module paths relative to dist/. */

@@ -14,10 +14,12 @@ import { AppModule, ShardApp, Verdict } from './app';
 import { HandleTable, PacketHandle } from './handles';
 import { RingMatrix as MsgMatrix, type RingMatrixInit } from './msgring';
 import { Messenger } from './messages';
-import { getTask } from './tasks';
 import { LowresClock, Timers, type Timer } from './timers';
 import type { Config } from './config';
 import type { PortInfo } from '../native';
+import type { ShardContext, PortView } from './context';
+import type { Stack } from '../net/stack';
+import { getTask, type TaskHandle } from './tasks';
 
 export interface PortLayout { info: PortInfo; rxQueues: number; txQueues: number }
 
@@ -79,7 +81,7 @@ export interface ShardReport {
 
 const enum Phase { Run, Quiesce, Settle, Done }
 
-export class Shard {
+export class Shard implements ShardContext {
   readonly id: number;
   readonly count: number;
   readonly lcore: NativeLcore;
@@ -87,7 +89,9 @@ export class Shard {
   readonly stats: Float64Array;
   /** queue pairs by port index (position in config.ports) */
   readonly qps: DpdkQueuePair[];
-  readonly ports: PortLayout[];
+  /** the ports' device layout (queues) */
+  readonly layouts: PortLayout[];
+  readonly ports: PortView[];
   readonly xshard: CrossShard | null;
   readonly handles = new HandleTable();
   readonly reta: Reta;
@@ -106,6 +110,11 @@ export class Shard {
   /** per port index: 1 if this shard reads the port and must steer packets to other shards */
   private readonly steers: Uint8Array;
   private app!: ShardApp;
+  private readonly allocPool: number;
+  private readonly allocDesc: Uint32Array;
+  private readonly allocBatch: RxBatch;
+  /** a flyweight of its own: allocPacket may run inside onPacket, whose packet is `pkt` */
+  private readonly allocPkt = new Packet();
   private readonly idleThresholdMs = 0.2;
   private readonly quotaMs = 0.5;
   private readonly idleSleepMs = 1;
@@ -122,7 +131,7 @@ export class Shard {
   constructor(readonly init: ShardInit) {
     this.id = init.id;
     this.count = init.count;
-    this.ports = init.ports;
+    this.layouts = init.ports;
     this.lcore = new native.Lcore({ capacity: init.config.slotsPerShard });
     this.lcore.pin(init.core);
     this.stats = new Float64Array(init.stats, init.id * init.statsWords * 8, init.statsWords);
@@ -154,6 +163,14 @@ export class Shard {
         : null);
     });
     this.hasStack = this.stacks.some((x) => x !== null);
+    this.ports = init.ports.map((p, i) => Object.freeze({
+      index: i, name: p.info.name, driver: p.info.driver, mac: p.info.mac, mtu: p.info.mtu,
+      rxQueue: this.qps[i].rxQueue, txQueue: this.qps[i].txQueue, hasStack: this.stacks[i] !== null,
+    }));
+    const pools = init.pools;
+    this.allocPool = pools[this.id % pools.length].id;
+    this.allocDesc = new Uint32Array(RX_DESC_WORDS);
+    this.allocBatch = new RxBatch(mem, this.allocDesc);
     this.messenger = init.count > 1
       ? new Messenger(MsgMatrix.attach(init.messages), this.id, this.count, (to) => this.wake(to))
       : null;
@@ -212,6 +229,45 @@ export class Shard {
   /** Runs a task on every shard; results in shard order. */
   invokeOnAll(task: string, ...args: unknown[]): Promise<unknown[]> {
     return Promise.all(Array.from({ length: this.count }, (_, i) => this.submitTo(i, task, ...args)));
+  }
+
+  /** Typed cross-shard call through a task handle (see defineTask). */
+  call<A extends unknown[], R>(task: TaskHandle<A, R>, shard: number, ...args: A): Promise<Awaited<R>> {
+    return this.submitTo(shard, task.name, ...args) as Promise<Awaited<R>>;
+  }
+
+  callAll<A extends unknown[], R>(task: TaskHandle<A, R>, ...args: A): Promise<Awaited<R>[]> {
+    return this.invokeOnAll(task.name, ...args) as Promise<Awaited<R>[]>;
+  }
+
+  stack(portIndex: number): Stack | null {
+    return this.stacks[portIndex]?.stack ?? null;
+  }
+
+  shardOfHash(hash: number): number {
+    return this.reta.shardOf(hash);
+  }
+
+  ownsHash(hash: number): boolean {
+    return this.count === 1 || this.reta.shardOf(hash) === this.id;
+  }
+
+  allocPacket(length: number): PacketHandle | null {
+    if (this.lcore.alloc(this.allocPool, this.allocDesc, 1) !== 1) return null;
+    this.allocBatch.count = 1;
+    const p = this.allocBatch.at(0, this.allocPkt);
+    if (length > p.bufStart + p.bufLen - p.offset) {
+      this.io.free(p.slot);
+      throw new RangeError(`allocPacket: ${length} bytes do not fit a buffer (${p.bufStart + p.bufLen - p.offset} bytes of room)`);
+    }
+    p.length = length;
+    return this.handles.hold(p, this.loopNow);
+  }
+
+  copyPacket(pkt: Packet): PacketHandle | null {
+    if (!this.lcore.copy(pkt.slot, pkt.offset - pkt.bufStart, pkt.length, this.allocDesc, 0)) return null;
+    this.allocBatch.count = 1;
+    return this.handles.hold(this.allocBatch.at(0, this.allocPkt), this.loopNow);
   }
 
   /** Called when the shard stops (services register here). */

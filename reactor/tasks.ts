@@ -18,3 +18,19 @@ export function getTask(name: string): Task | undefined {
 export function taskNames(): string[] {
   return [...registry.keys()];
 }
+
+/**
+ * A cross-shard task defined once: call it through its handle (`ctx.call(task, shard, ...args)`), never by
+ * name. The name is registered here at module load, so every shard (which loads the same modules) has it.
+ */
+export interface TaskHandle<A extends unknown[], R> {
+  readonly name: string;
+  /** the function itself (runs on the shard that is asked) */
+  readonly fn: (...args: A) => R;
+}
+
+/** Defines and registers a task; arguments and result must be structured-cloneable. */
+export function defineTask<A extends unknown[], R>(name: string, fn: (...args: A) => R): TaskHandle<A, R> {
+  registerTask(name, fn);
+  return Object.freeze({ name, fn });
+}

@@ -1,0 +1,39 @@
+// The package entry point (`import … from 'netstar'`): the public surface apps, tools and users' NFs
+// program against. Apps in this repository import from here too, never from reactor/ or native/ internals.
+// Values are re-exported with `export import` (plain properties; `export *` compiles to getters).
+import * as app from './reactor/app';
+import * as tasks from './reactor/tasks';
+import * as timers from './reactor/timers';
+import * as cfg from './reactor/config';
+import * as nat from './native';
+import * as pkt from './net/packet';
+import * as steer from './net/steer';
+
+// ---- the app contract ----
+export type AppModule<S = unknown> = app.AppModule<S>;
+export type ShardApp = app.ShardApp;
+export import Verdict = app.Verdict;
+export type { ShardContext, PortView } from './reactor/context';
+export type TaskHandle<A extends unknown[], R> = tasks.TaskHandle<A, R>;
+export import defineTask = tasks.defineTask;
+export type { PacketHandle } from './reactor/handles';
+export type Timer = timers.Timer;
+export type Clock = timers.Clock;
+export import LowresClock = timers.LowresClock;
+
+// ---- config ----
+export type Config = cfg.Config;
+export type ConfigInput = cfg.ConfigInput;
+export import parseConfig = cfg.parseConfig;
+export import NetstarError = nat.NetstarError;
+
+// ---- packets and queue pairs ----
+export import Packet = pkt.Packet;
+export import RxBatch = pkt.RxBatch;
+export type { DpdkQueuePair } from './net/qp';
+export import flowHash = steer.flowHash;
+
+// ---- wire formats, flow layer, TCP/IP stack ----
+export * as wire from './net/wire';
+export * as flow from './net/flow';
+export * as stack from './net/stack';
