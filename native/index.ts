@@ -139,7 +139,8 @@ export function toNetstarError(e: unknown): unknown {
 }
 
 function load(): NativeAddon {
-  const file = path.resolve(__dirname, '..', '..', 'build', 'Release', 'netstar.node');
+  // NETSTAR_ADDON picks another build of the addon, e.g. the sanitizer build (scripts/asan.sh sets it).
+  const file = process.env.NETSTAR_ADDON ? path.resolve(process.env.NETSTAR_ADDON) : path.resolve(__dirname, '..', '..', 'build', 'Release', 'netstar.node');
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const raw = require(file) as NativeAddon;
   // Control-plane calls get typed errors; the Lcore hot path is used as is (its errors carry `code` too).
