@@ -105,6 +105,12 @@ export interface TcpConfig extends TcpSocketOptions {
   finWait2Timeout?: number;
   /** Half-open connections per listener. Default 256. */
   synBacklog?: number;
+  /**
+   * Answer SYNs past synBacklog with SYN cookies (RFC 4987 3.6) instead of dropping them: no state is kept
+   * until the handshake's ACK proves the peer real. Such connections get the MSS the cookie keeps (one of 8
+   * values) and no window scaling, SACK or timestamps. Default true (Linux: tcp_syncookies=1).
+   */
+  synCookies?: boolean;
   /** Out-of-order ranges kept per connection. Default 32. */
   maxOooRanges?: number;
   /** Ports tried by the default source port chooser, inclusive. Default [49152, 65535]. */
@@ -159,6 +165,7 @@ export interface ResolvedTcpConfig {
   msl: number;
   finWait2Timeout: number;
   synBacklog: number;
+  synCookies: boolean;
   maxOooRanges: number;
   ephemeralPorts: [number, number];
   initialSequence: ((localIp: number, localPort: number, remoteIp: number, remotePort: number) => number) | null;
@@ -248,6 +255,7 @@ export function resolveConfig(c: StackConfig): ResolvedConfig {
     msl: t.msl ?? 1000,
     finWait2Timeout: t.finWait2Timeout ?? 30000,
     synBacklog: t.synBacklog ?? 256,
+    synCookies: t.synCookies ?? true,
     maxOooRanges: t.maxOooRanges ?? 32,
     ephemeralPorts: [ports[0], ports[1]],
     initialSequence: t.initialSequence ?? null,

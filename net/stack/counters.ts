@@ -83,6 +83,12 @@ export class StackCounters {
   tcpListenOverflow = 0;
   /** SYNs dropped: too many half-open connections on the listener. */
   tcpSynQueueOverflow = 0;
+  /** SYN-ACKs sent with a SYN cookie (the half-open limit was reached). */
+  tcpSynCookiesSent = 0;
+  /** Handshake ACKs whose cookie was valid: connections opened without a half-open entry. */
+  tcpSynCookiesRecv = 0;
+  /** ACKs to a listener that matched no connection and carried no valid cookie (while cookies were in use). */
+  tcpSynCookiesFailed = 0;
   tcpActiveOpens = 0;
   tcpPassiveOpens = 0;
   tcpEstablished = 0;

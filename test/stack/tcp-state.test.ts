@@ -121,8 +121,8 @@ describe('handshake', () => {
     expect(h.segs()).toEqual([{ seq: ISS, ack: 9001, flags: 'SYN,ACK', window: 16384, mss: 1460 }]);
   });
 
-  test('half-open limit (synBacklog) drops SYNs and counts them', () => {
-    const h = new Harness(baseConfig({ tcp: { synBacklog: 2 } }));
+  test('half-open limit (synBacklog) without SYN cookies drops SYNs and counts them', () => {
+    const h = new Harness(baseConfig({ tcp: { synBacklog: 2, synCookies: false } }));
     h.stack.tcpListen(80);
     for (let i = 0; i < 3; i++) h.tcp({ seq: IRS, flags: 'SYN', window: 8192, mss: 1460, srcPort: PEER_PORT + i });
     expect(h.segs().length).toBe(2);

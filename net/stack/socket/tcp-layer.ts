@@ -9,6 +9,7 @@ import { TimerHeap } from '../storage/timer-heap';
 import { SocketError } from './errors';
 import { Segment, TcpConnection, TcpHost, TcpState } from './tcp';
 import { TcpListener, TcpSocket } from './tcp-socket';
+import { SYN_COOKIE_LIFETIME_MS, SynCookies } from './syn-cookies';
 
 export interface TcpListenOptions extends TcpSocketOptions {
   /** Established connections waiting for accept(); SYNs beyond it are dropped. Default 128. */
@@ -31,6 +32,8 @@ export class TcpLayer implements TcpHost {
   private readonly timers = new TimerHeap<TcpConnection>();
   private readonly seg = new Segment();
   private polling = false;
+  private readonly cookies: SynCookies;
+  private lastCookieAt = -Infinity;
   private count = 0;
   readonly cfg: ResolvedTcpConfig;
 
@@ -40,6 +43,7 @@ export class TcpLayer implements TcpHost {
     readonly counters: StackCounters,
   ) {
     this.cfg = stackCfg.tcp;
+    this.cookies = new SynCookies(stackCfg.random);
   }
 
   /** Connections in the table (every state but CLOSED, TIME-WAIT included). */
@@ -136,6 +140,26 @@ export class TcpLayer implements TcpHost {
     if (listener !== undefined && !listener.closed) {
       if (f & TcpFlags.RST) return;
       if (f & TcpFlags.ACK) {
+        if (!(f & TcpFlags.SYN) && this.cookiesInUse()) {
+          const mss = this.cookies.check(localIp, localPort, remoteIp, remotePort, seg.seq, seg.ack, this.iface.now);
+          if (mss > 0) {
+            if (listener.acceptQueueFull) {
+              // The peer retransmits its ACK; there may be room then (RFC 4987: no state was kept either way).
+              this.counters.tcpListenOverflow++;
+              return;
+            }
+            this.counters.tcpSynCookiesRecv++;
+            const c = new TcpConnection(this, listener.cfg, localIp, localPort, remoteIp, remotePort, this.stackCfg.random);
+            c.listener = listener;
+            listener.track(c);
+            this.insert(c);
+            this.counters.tcpPassiveOpens++;
+            c.openFromCookie(seg, (seg.ack - 1) >>> 0, mss);
+            c.input(seg);
+            return;
+          }
+          this.counters.tcpSynCookiesFailed++;
+        }
         this.sendReset(localIp, remoteIp, localPort, remotePort, seg);
         return;
       }
@@ -145,7 +169,8 @@ export class TcpLayer implements TcpHost {
         return;
       }
       if (listener.halfOpen >= this.cfg.synBacklog) {
-        this.counters.tcpSynQueueOverflow++;
+        if (this.cfg.synCookies) this.sendCookieSynAck(listener, localIp, remoteIp, localPort, remotePort, seg);
+        else this.counters.tcpSynQueueOverflow++;
         return;
       }
       const c = new TcpConnection(this, listener.cfg, localIp, localPort, remoteIp, remotePort, this.stackCfg.random);
@@ -159,6 +184,37 @@ export class TcpLayer implements TcpHost {
     }
     this.counters.tcpNoSocket++;
     this.sendReset(localIp, remoteIp, localPort, remotePort, seg);
+  }
+
+  /** Cookies were sent within their lifetime: an unknown ACK to a listener may carry one. */
+  private cookiesInUse(): boolean {
+    return this.cfg.synCookies && this.iface.now - this.lastCookieAt < SYN_COOKIE_LIFETIME_MS;
+  }
+
+  /** Answers a SYN with a SYN-ACK whose sequence number is a cookie; nothing is stored. */
+  private sendCookieSynAck(listener: TcpListener, localIp: number, remoteIp: number, localPort: number, remotePort: number, seg: Segment): void {
+    const now = this.iface.now;
+    const ourMss = this.iface.maxL4Payload - 20;
+    const peerMss = seg.options.mss > 0 ? seg.options.mss : 536;
+    const cookie = this.cookies.make(localIp, localPort, remoteIp, remotePort, seg.seq, Math.min(peerMss, ourMss), now);
+    const repr: TcpRepr = {
+      srcPort: localPort,
+      dstPort: remotePort,
+      seq: cookie,
+      ack: (seg.seq + 1) >>> 0,
+      flags: TcpFlags.SYN | TcpFlags.ACK,
+      // Unscaled: no window scale option was offered, so this is the window until the peer's first ACK.
+      window: Math.min(listener.cfg.recvBuffer, 0xffff),
+      mss: ourMss,
+      payloadLength: 0,
+    };
+    const n = TcpRepr.headerLen(repr);
+    rstView.wrap(this.iface.txBuffer, L4_OFFSET, n);
+    TcpRepr.emit(repr, rstView, localIp, remoteIp);
+    this.lastCookieAt = now;
+    this.counters.tcpSynCookiesSent++;
+    this.counters.tcpTx++;
+    this.iface.sendL4(localIp, remoteIp, IpProtocol.Tcp, n, true);
   }
 
   /** RFC 9293 3.10.7.1: the reset that answers a segment nobody holds (never one for a reset). */

@@ -342,6 +342,33 @@ export class TcpConnection {
     this.host.markDirty(this);
   }
 
+  /**
+   * Open from a SYN cookie (RFC 4987 3.6): the handshake's ACK arrived for a SYN answered without state.
+   * Recreates SYN-RECEIVED as if our SYN-ACK (sequence `iss`, no window scale, SACK or timestamps offered)
+   * had been sent, with the peer MSS the cookie kept; the caller then feeds the ACK in.
+   */
+  openFromCookie(ack: Segment, iss: number, peerMss: number): void {
+    this.iss = iss >>> 0;
+    this.sndUna = this.iss;
+    this.sndNxt = seqAddN(this.iss, 1);
+    this.sndMax = this.sndNxt;
+    this.recover = this.iss;
+    this.irs = (ack.seq - 1) >>> 0;
+    this.rcvNxt = ack.seq;
+    this.peerMss = peerMss;
+    this.peerWs = this.peerSack = this.peerTs = false;
+    this.wsOk = this.sackOk = this.tsOk = false;
+    this.sndShift = 0;
+    this.rcvShift = 0;
+    this.sndWnd = ack.window;
+    this.maxSndWnd = ack.window;
+    this.sndWl1 = this.irs;
+    this.sndWl2 = this.iss;
+    this.cc.cwnd = this.cfg.initialWindow * this.smss();
+    this.setState(TcpState.SynReceived);
+    this.synToSend = false;
+  }
+
   private takeSynOptions(o: TcpOptions): void {
     if (o.mss > 0) this.peerMss = o.mss;
     this.peerWs = o.windowScale >= 0;
