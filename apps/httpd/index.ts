@@ -161,7 +161,12 @@ const app: AppModule<Settings> = {
     shard.onStop(() => listener.close());
     return {
       onPacket: () => Verdict.DROP,
-      counters: () => ({ ...c }),
+      // The app's counters and its stack's TCP counters (stack.tcp…): SYN cookies, resets, retransmissions.
+      counters: () => {
+        const r: Record<string, number> = { ...c };
+        for (const [k, v] of Object.entries(stack.counters)) if (k.startsWith('tcp') && typeof v === 'number') r[`stack.${k}`] = v;
+        return r;
+      },
     };
   },
 };
