@@ -1,12 +1,12 @@
 // The queue pair API of NetStar's dpdk_qp on each shard: receive (device bursts and packets bounced from
 // other shards), send (buffered, only the owning shard), forward and unsafeForward to another shard through
 // lock-free SPSC rings. Also ShardIO: the zero-argument fast calls and drops with per-port counters.
-import { native, NativeLcore, TX_DESC_WORDS, MAX_BURST, TX_FLAG_SET_PORT, RX_DESC_WORDS, RXD } from '../native';
+import { native, NativeLcore, TX_DESC_WORDS, MAX_BURST, TX_FLAG_SET_PORT, RX_DESC_WORDS, RXD, FAST } from '../native';
 import { Packet, PacketMemory, RxBatch } from './packet';
 import { P, S, portBase } from '../reactor/stats';
 
-/** Fast-call parameter word positions (see native `fast`). */
-const F = { port: 0, queue: 1, count: 2, region: 3, retries: 4, handled: 5 } as const;
+/** Fast-call parameter word positions (see native `fast`; native/layout.ts). */
+const F = FAST;
 
 /** Ring kinds of the cross-shard matrix. */
 export const RingKind = { FORWARD: 0, UNSAFE: 1, RETURN: 2, TX: 3 } as const;

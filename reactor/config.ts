@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import { z } from 'zod';
 import { NetstarError } from '../native';
+import { LAYOUT } from '../native/layout';
 
 /** vdev drivers DPDK 22.11 ships as virtual devices; a vdev name is `<driver><index>[,args]`. */
 export const VDEV_DRIVERS = [
@@ -67,7 +68,7 @@ export const configSchema = z.object({
   /** Packets a shard may hold at once (its slot table). */
   slotsPerShard: z.number().int().min(256).max(1 << 20).default(8192),
   /** Packets per RX burst: 64 amortizes the JS<->native crossing better than the usual 32 (see bench l2fwd). */
-  burst: z.number().int().min(1).max(512).default(64),
+  burst: z.number().int().min(1).max(LAYOUT.burst.max).default(64),
   /** Slots of each cross-shard ring (power of two). */
   ringSize: z.number().int().min(64).max(1 << 16).refine((n) => (n & (n - 1)) === 0, 'a power of two').default(1024),
   /** A full cross-shard ring: drop (counted) or retry on the next loop (bounded). */

@@ -4,7 +4,7 @@
 // timers and messages run; sleeps when idle.
 import { parentPort, workerData, isMainThread } from 'worker_threads';
 import * as path from 'path';
-import { native, NativeLcore, RX_DESC_WORDS, RXD } from '../native';
+import { native, NativeLcore, RX_DESC_WORDS, RXD, MAX_BURST } from '../native';
 import { Packet, PacketMemory, RxBatch } from '../net/packet';
 import { CrossShard, DpdkQueuePair, RingKind, RingMatrix, ShardIO } from '../net/qp';
 import { flowHash, Reta, RX_RSS_HASH } from '../net/steer';
@@ -143,7 +143,7 @@ export class Shard implements ShardContext {
     this.leakDeadlineMs = init.config.leakDeadlineMs;
     this.idleMaxSleepMs = init.config.idleMaxSleepMs;
     this.retry = init.config.backpressure === 'retry';
-    this.ringBurst = Math.min(512, init.config.burst * 4);
+    this.ringBurst = Math.min(MAX_BURST, init.config.burst * 4);
     this.xshard = init.count > 1
       ? new CrossShard(this.io, this.id, this.count, init.rings, { backpressure: init.config.backpressure }, (dst) => this.wake(dst))
       : null;

@@ -34,6 +34,8 @@ export type TableMemory = table.TableMemory;
 
 export import FlowOffload = off.FlowOffload;
 export type OffloadAction = off.OffloadAction;
+/** The native offload executor's options (one definition: native/index.ts). */
+export type { OffloadAttachOptions, OffloadRxPort, OffloadOutPort } from '../../native';
 export import applyChecksumDelta = rw.applyChecksumDelta;
 export import rewriteTupleHalves = rw.rewriteTupleHalves;
 
