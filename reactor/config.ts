@@ -75,6 +75,11 @@ export const configSchema = z.object({
   backpressure: z.enum(['drop', 'retry']).default('drop'),
   /** Longest idle sleep (ms): how late an idle shard may notice traffic on a device without RX interrupts. */
   idleMaxSleepMs: z.number().min(1).max(100).default(5),
+  /**
+   * At stop, how long handlers may keep packets held (ms) before they are dropped and counted (droppedAtStop);
+   * a second stop request (SIGINT) ends the wait at once.
+   */
+  stopGraceMs: z.number().int().min(0).max(60000).default(250),
   /** A packet held across awaits longer than this is reported as a leak. */
   leakDeadlineMs: z.number().int().min(10).default(5000),
   /** Statistics period in ms for the live view. */

@@ -6,7 +6,8 @@ import { native, NetstarError, PortInfo, PortStats } from '../native';
 import { Config, ealArgs, shardCores, shardCount } from './config';
 import { AppModule } from './app';
 import { newStatsBuffer, portTotals, PortTotals, STATS_WORDS, shardStatsView, S } from './stats';
-import { CTRL, CONTROL_WORDS, PortLayout, ShardInit, ShardReport } from './shard';
+import { PortLayout, ShardInit, ShardReport } from './shard';
+import { Control, CTRL } from './control';
 import { RING_KINDS, RingMatrix } from '../net/qp';
 import { RingMatrix as MsgMatrix } from './msgring';
 
@@ -31,7 +32,7 @@ export class Engine {
   readonly pools: { id: number; dataRoom: number }[] = [];
   readonly stats: SharedArrayBuffer;
   private readonly messages: MsgMatrix;
-  private readonly control = new SharedArrayBuffer(CONTROL_WORDS * 4);
+  private readonly ctl: Control;
   private workers: Worker[] = [];
   private reports: ShardReport[] = [];
   /** latest app counters per shard (posted by shards every 200 ms) */
@@ -50,6 +51,7 @@ export class Engine {
   private constructor(readonly config: Config, readonly app: AppModule, readonly appPath: string) {
     this.shards = shardCount(config);
     this.stats = newStatsBuffer(this.shards);
+    this.ctl = Control.create(this.shards);
     // 256 KiB per ordered pair: messages up to half of it (larger data belongs in shared memory).
     this.messages = MsgMatrix.create(this.shards, this.shards <= 8 ? 1 << 18 : 1 << 16);
   }
@@ -102,7 +104,7 @@ export class Engine {
       for (let s = 0; s < this.shards; s++) {
         const init: ShardInit & { netstarShard: true } = {
           netstarShard: true, id: s, count: this.shards, core: cores[s], config: this.config, appPath: this.appPath,
-          settings, ports: this.layout, pools: this.pools, rings: this.rings, messages: this.messages.init, stats: this.stats, control: this.control, statsWords: STATS_WORDS,
+          settings, ports: this.layout, pools: this.pools, rings: this.rings, messages: this.messages.init, stats: this.stats, control: this.ctl.sab, statsWords: STATS_WORDS,
         };
         const w = new Worker(entry, { workerData: init });
         w.on('message', (m: { type: string; report?: ShardReport; count?: number; oldestMs?: number; counters?: Record<string, number> }) => {
@@ -114,9 +116,8 @@ export class Engine {
         w.on('error', (err) => {
           // The dead shard will never take part in the stop protocol: count it as quiesced and settled so
           // the others do not wait for it.
-          const c = new Int32Array(this.control);
-          Atomics.add(c, CTRL.quiesced, 1);
-          Atomics.add(c, CTRL.settled, 1);
+          this.ctl.bump(CTRL.quiesced);
+          this.ctl.bump(CTRL.settled);
           const e = new NetstarError('ERR_SHARD', `shard ${s} died: ${err.stack ?? err.message}`);
           if (!this.failure) {
             this.failure = e;
@@ -159,12 +160,7 @@ export class Engine {
   }
 
   private async doStop(timeoutMs: number): Promise<EngineSummary> {
-    const c = new Int32Array(this.control);
-    Atomics.store(c, CTRL.stop, 1);
-    for (let s = 0; s < this.shards; s++) {
-      Atomics.add(c, CTRL.wakeBase + s, 1);
-      Atomics.notify(c, CTRL.wakeBase + s);
-    }
+    this.ctl.raise(CTRL.stop);
     const deadline = Date.now() + timeoutMs;
     await Promise.all(this.workers.map((w) => w.threadId < 0 ? Promise.resolve() : new Promise<void>((resolve) => {
       const t = setTimeout(() => { void w.terminate(); resolve(); }, Math.max(0, deadline - Date.now()));
