@@ -29,11 +29,17 @@ export interface PoolInfo {
 export interface PortInfo {
   id: number; name: string; driver: string; mac: string; mtu: number; minMtu: number; maxMtu: number;
   maxRxQueues: number; maxTxQueues: number; rssOffloads: number; rxOffloads: number; txOffloads: number;
-  retaSize: number; socket: number; rxQueues: number; txQueues: number; started: boolean;
+  retaSize: number; /** RSS key length the device takes (0: unknown) */ hashKeySize: number; socket: number; rxQueues: number; txQueues: number; started: boolean;
 }
 export interface PortOptions {
   pool: number; /** one pool per RX queue (shard), overriding `pool` */ queuePools?: number[]; rxQueues?: number; txQueues?: number; rxDesc?: number; txDesc?: number;
   mtu?: number; promiscuous?: boolean; rss?: boolean;
+  /** RSS key (the device's length); default: the driver's key */
+  rssKey?: Uint8Array;
+  /** RSS hash functions by name (ip, tcp, udp, sctp, ipv4, ipv4-tcp, ipv4-udp, ipv4-frag, ipv6, ipv6-tcp, ipv6-udp, ipv6-frag, l2-payload); default ip, tcp, udp */
+  rssFunctions?: string[];
+  /** TX offload MBUF_FAST_FREE: only when every mbuf sent on the port comes from one pool with refcnt 1 */
+  fastFree?: boolean;
 }
 export interface PortStats {
   ipackets: number; opackets: number; ibytes: number; obytes: number; imissed: number; ierrors: number;
@@ -100,7 +106,9 @@ export interface NativeAddon {
   ring: { create(name: string, size: number): number; count(ring: number): number };
   port: {
     count(): number; byName(name: string): number | null; info(port: number): PortInfo;
-    configure(port: number, o: PortOptions): { rxDesc: number; txDesc: number; rss: boolean };
+    configure(port: number, o: PortOptions): { rxDesc: number; txDesc: number; rss: boolean; fastFree: boolean };
+    /** What the device hashes with now: its key and the hash functions (names, comma-separated). */
+    rssConf(port: number): { key: Uint8Array | null; functions: string };
     start(port: number): void; stop(port: number): void; close(port: number): void;
     link(port: number): LinkStatus; stats(port: number): PortStats; xstats(port: number): Record<string, number>;
     resetStats(port: number): void;

@@ -3,7 +3,7 @@
 import { Worker } from 'worker_threads';
 import * as path from 'path';
 import { native, NetstarError, PortInfo, PortStats } from '../native';
-import { Config, ealArgs, shardCores, shardCount } from './config';
+import { Config, ealArgs, rssKeyBytes, shardCores, shardCount } from './config';
 import { AppModule } from './app';
 import { newStatsBuffer, portTotals, PortTotals, STATS_WORDS, shardStatsView, S } from './stats';
 import { PortLayout, ShardInit, ShardReport } from './shard';
@@ -22,6 +22,16 @@ export interface EngineSummary {
   heldAtClose: number;
   appErrors: number;
   elapsedMs: number;
+}
+
+/** Configures a port; what the device refuses (queues, RSS key or functions, offloads) is a config error. */
+function configurePort(name: string, id: number, o: Parameters<typeof native.port.configure>[1]): void {
+  try {
+    native.port.configure(id, o);
+  } catch (e) {
+    if (e instanceof NetstarError && e.code === 'ERR_PORT_CONFIG') throw new NetstarError('ERR_CONFIG', `port '${name}': ${e.message}`);
+    throw e;
+  }
 }
 
 export class Engine {
@@ -74,9 +84,10 @@ export class Engine {
       // fewer TX queues by handing packets to the shard that owns one.
       const rxQueues = Math.min(e.shards, info.maxRxQueues), txQueues = Math.min(e.shards, info.maxTxQueues);
       if (rxQueues < 1 || txQueues < 1) throw new NetstarError('ERR_CONFIG', `port '${pc.name}' has no RX or TX queue`);
-      native.port.configure(id, {
+      configurePort(pc.name, id, {
         pool: e.pools[0].id, queuePools: e.pools.map((p) => p.id).slice(0, rxQueues), rxQueues, txQueues,
         rxDesc: pc.rxDesc, txDesc: pc.txDesc, mtu: pc.mtu, promiscuous: pc.promiscuous, rss: rxQueues > 1,
+        rssKey: rssKeyBytes(pc.rss.key, pc.name, info.hashKeySize), rssFunctions: pc.rss.functions, fastFree: pc.mbufFastFree,
       });
       native.port.start(id);
       const started = native.port.info(id);

@@ -15,6 +15,7 @@ import * as off from './offload';
 import * as rw from './rewrite';
 
 export import tupleHash = tuple.tupleHash;
+export import hashProtoAddrsPorts = tuple.hashProtoAddrsPorts;
 export import protoHasPorts = tuple.protoHasPorts;
 export import srcIsLow = tuple.srcIsLow;
 export import formatIp = tuple.formatIp;

@@ -21,6 +21,9 @@ const cases: [string, () => string[], RegExp, number][] = [
   ['unknown app', () => ['run', 'nosuchapp', '-c', writeJson(dir, 'u.json', base())], /unknown app 'nosuchapp'/, 2],
   ['bad --shards', () => ['run', 'l2fwd', '-c', writeJson(dir, 's.json', base()), '--shards', '0'], /must be a positive integer/, 1],
   ['af_packet on an interface that does not exist', () => ['run', 'l2fwd', '-c', writeJson(dir, 'i.json', { eal: { vdevs: ['net_af_packet0,iface=nsnoiface0'], filePrefix: filePrefix('ci') }, ports: [{ name: 'net_af_packet0' }] })], /was not created by the EAL/, 2],
+  ['an RSS key of the wrong length', () => ['run', 'l2fwd', '-c', writeJson(dir, 'rk.json', { ...base(), ports: [{ name: 'net_null0', rss: { key: 'ab'.repeat(41) } }] })], /ports\.0\.rss\.key: .*40 or 52 bytes in hex/, 2],
+  ['MBUF_FAST_FREE asked for with two shards', () => ['run', 'l2fwd', '-c', writeJson(dir, 'ff.json', { ...base(), shards: 2, ports: [{ name: 'net_null0', mbufFastFree: true }] })], /mbufFastFree with 2 shards/, 2],
+  ['MBUF_FAST_FREE on a device without it', () => ['run', 'l2fwd', '-c', writeJson(dir, 'ff1.json', { ...base(), shards: 1, ports: [{ name: 'net_null0', mbufFastFree: true }] })], /port 'net_null0': .*does not offer MBUF_FAST_FREE/, 2],
   ['a core that does not exist', () => ['run', 'l2fwd', '-c', writeJson(dir, 'q.json', { ...base(), shards: 1, cores: [4096] })], /core 4096 does not exist/, 2],
 ];
 
