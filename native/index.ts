@@ -57,7 +57,7 @@ export interface OffloadAttachOptions {
 }
 export interface LinkStatus { up: boolean; speedMbps: number; fullDuplex: boolean }
 export interface LcoreStats {
-  rxPackets: number; rxBursts: number; rxMultiseg: number; rxForeign: number; txPackets: number; txDropped: number;
+  rxPackets: number; rxBursts: number; rxMultiseg: number; rxForeign: number; /** empty frames freed at RX */ rxEmpty: number; txPackets: number; txDropped: number;
   freed: number; allocated: number; allocFailed: number; copied: number; ringPut: number; ringGet: number;
   ringFull: number; held: number;
 }

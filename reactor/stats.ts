@@ -10,6 +10,8 @@ export const S = {
   toStack: 16, toNf: 17,
   /** packets the app still held when a stop's grace period ended (dropped) */
   droppedAtStop: 18,
+  /** packets freed because a send named a bad offset or length (an app bug; counted, the shard goes on) */
+  badPackets: 19,
 } as const;
 export const SHARD_WORDS = 24;
 const PS = LAYOUT.portStats;

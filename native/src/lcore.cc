@@ -91,10 +91,12 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
  public:
   /** packets the offload executor handled in the last rxInto (they are not in its descriptors) */
   uint32_t lastHandled_ = 0;
+  /** packets the last rxInto received and freed itself (empty, chained, or from a pool we did not map) */
+  uint32_t lastRxDropped_ = 0;
  private:
   std::vector<Napi::Reference<Napi::Value>> offRefs_;
   struct {
-    uint64_t rxPackets = 0, rxBursts = 0, rxMultiseg = 0, rxForeign = 0;
+    uint64_t rxPackets = 0, rxBursts = 0, rxMultiseg = 0, rxForeign = 0, rxEmpty = 0;
     uint64_t txPackets = 0, txDropped = 0, freed = 0, allocated = 0, allocFailed = 0, copied = 0;
     uint64_t ringPut = 0, ringGet = 0, ringFull = 0;
   } st_;
@@ -216,6 +218,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     live(env);
     checkPort(env, port, queue, true);
     max = std::min<uint32_t>({max, nfree_, MAX_BURST});
+    lastHandled_ = lastRxDropped_ = 0;
     if (max == 0) return 0;
     uint16_t n = rte_eth_rx_burst(static_cast<uint16_t>(port), static_cast<uint16_t>(queue), burst_, static_cast<uint16_t>(max));
     uint32_t out = 0;
@@ -225,6 +228,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     rte_mbuf** table = table_.data();
     uint32_t nfree = nfree_;
     for (uint16_t i = 0; i < n && i < 4; i++) rte_prefetch0(burst_[i]);
+    uint32_t dropped = 0;
     Offload* off = off_ && off_->on && off_->rx[port].on ? off_.get() : nullptr;
     if (off != nullptr) {
       if (++off->seq == 0) off->seq = 1;
@@ -234,9 +238,13 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     for (uint16_t i = 0; i < n; i++) {
       rte_mbuf* m = burst_[i];
       if (i + 4 < n) rte_prefetch0(burst_[i + 4]);
-      if (m->nb_segs != 1) {  // chained buffers are not exposed to JS; count and drop
+      // Chained buffers are not exposed to JS, nor empty frames (net_pcap makes them from oversized records;
+      // no header to read and nothing to send): count and drop.
+      if (m->nb_segs != 1 || m->data_len == 0) {
+        if (m->nb_segs != 1) st_.rxMultiseg++;
+        else st_.rxEmpty++;
         rte_pktmbuf_free(m);
-        st_.rxMultiseg++;
+        dropped++;
         continue;
       }
       if (off != nullptr) {
@@ -254,11 +262,13 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
         freeStack[nfree++] = slot;
         rte_pktmbuf_free(m);
         st_.rxForeign++;
+        dropped++;
         continue;
       }
       out++;
     }
     nfree_ = nfree;
+    lastRxDropped_ = dropped;
     if (off != nullptr) {
       off->flushTx();
       lastHandled_ = static_cast<uint32_t>(off->handled - handledBefore);
@@ -628,6 +638,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     set("rxBursts", st_.rxBursts);
     set("rxMultiseg", st_.rxMultiseg);
     set("rxForeign", st_.rxForeign);
+    set("rxEmpty", st_.rxEmpty);
     set("txPackets", st_.txPackets);
     set("txDropped", st_.txDropped);
     set("freed", st_.freed);
@@ -706,6 +717,7 @@ static napi_value fastCall(napi_env rawEnv, napi_callback_info) {
 static uint32_t bodyRx(Napi::Env env, Lcore* lc, uint32_t* p) {
   uint32_t n = lc->rxInto(env, p[FP_PORT], p[FP_QUEUE], lc->region(env, p[FP_REGION]), p[FP_COUNT]);
   p[FP_HANDLED] = lc->lastHandled_;
+  p[FP_RX_DROPPED] = lc->lastRxDropped_;
   return n;
 }
 static uint32_t bodyTx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFrom(env, p[FP_PORT], p[FP_QUEUE], lc->region(env, p[FP_REGION]), p[FP_COUNT], p[FP_RETRIES], false); }
