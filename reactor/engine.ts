@@ -164,6 +164,11 @@ export class Engine {
     return t;
   }
 
+  /** A second stop request: shards drop what handlers still hold now instead of waiting out stopGraceMs. */
+  hurry(): void {
+    this.ctl.raise(CTRL.hurry);
+  }
+
   /** Stops shards (they drain and free), then ports; checks every pool is whole again. Idempotent. */
   stop(timeoutMs = 10000): Promise<EngineSummary> {
     if (!this.stopping) this.stopping = this.doStop(timeoutMs);

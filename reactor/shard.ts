@@ -63,6 +63,8 @@ export interface ShardReport {
   drainedAtStop: number;
   /** packets still held by the app when the stop's grace period ended (dropped, counted as port drops) */
   droppedAtStop: number;
+  /** packets freed because a send named a bad offset or length */
+  badPackets: number;
   app: Record<string, number>;
 }
 
@@ -699,7 +701,7 @@ export class Shard implements ShardContext {
     const st = this.stats;
     return {
       id: this.id, lcore: lcoreStats, heldAtClose, handlesAtClose, appErrors: st[S.appErrors], loops: st[S.loops],
-      busyMs: st[S.busyMs], idleMs: st[S.idleMs], leaks: st[S.leaks], drainedAtStop, droppedAtStop: st[S.droppedAtStop], app: appCounters,
+      busyMs: st[S.busyMs], idleMs: st[S.idleMs], leaks: st[S.leaks], drainedAtStop, droppedAtStop: st[S.droppedAtStop], badPackets: st[S.badPackets], app: appCounters,
     };
   }
 }

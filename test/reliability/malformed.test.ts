@@ -45,6 +45,24 @@ describe('malformed frames from a pcap', () => {
     return { s: await runUntilSent(app, cfg, 1, app === 'l2fwd' ? VALID : VALID + RUNTS, `${label} to send its frames`), outPcap };
   };
 
+  test('an app that sends packets with a bad length (0, past the buffer) loses only those, counted; the shard lives', async () => {
+    const label = 'badlen';
+    const cfg = writeJson(dir, `${label}.json`, {
+      eal: { vdevs: [`net_pcap0,rx_pcap=${inPcap},tx_pcap=${path.join(dir, 'sink-badlen.pcap')}`, `net_pcap1,rx_pcap=${empty},tx_pcap=${path.join(dir, 'out-badlen.pcap')}`], filePrefix: filePrefix(label) },
+      ports: [{ name: 'net_pcap0' }, { name: 'net_pcap1' }], statsIntervalMs: 100,
+    });
+    const total = VALID + RUNTS, bad = Math.floor(total / 5);
+    const s = await runUntilSent(path.join(__dirname, 'apps', 'badlen.js'), cfg, 1, total - bad, 'badlen to send');
+    expect(s.exitCode).toBe(0);
+    expect(s.ports[0].rx).toBe(VALID + EMPTY + RUNTS);
+    expect(s.ports[0].dropped).toBe(EMPTY);
+    expect(s.ports[1].tx).toBe(total - bad);
+    expect(s.ports[1].dropped).toBe(bad);
+    expect((s.shards[0] as unknown as { badPackets: number }).badPackets).toBe(bad);
+    expect(s.appErrors).toBe(0);
+    expect(s.leaked).toBe(0);
+  });
+
   for (const shards of [1, 2]) {
     test(`l2fwd, ${shards} shard(s): valid frames forwarded, empty and runt frames dropped and counted`, async () => {
       const { s, outPcap } = await run('l2fwd', shards, { mode: 'mac', peers: ['02:00:00:00:00:10', '02:00:00:00:00:11'] }, `l2m${shards}`);
