@@ -101,7 +101,7 @@ export interface NativeLcore {
 }
 
 export interface NativeAddon {
-  eal: { init(args: string[]): EalStartInfo; cleanup(): void; running(): boolean; version(): string; tscHz(): number };
+  eal: { init(args: string[]): EalStartInfo; cleanup(): void; running(): boolean; version(): string; tscHz(): number; /** /var/run/dpdk/<prefix>, '' when not running */ runtimeDir(): string };
   pool: { create(name: string, o: PoolOptions): number; info(pool: number): PoolInfo; inUse(pool: number): number; count(): number };
   ring: { create(name: string, size: number): number; count(ring: number): number };
   port: {

@@ -22,6 +22,16 @@ const vdevSchema = z.string().min(1).superRefine((s, ctx) => {
   }
 });
 
+function isIpv4(s: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  return m !== null && m.slice(1).every((o) => Number(o) <= 255);
+}
+
+function isIpv4WithPrefix(s: string): boolean {
+  const m = /^(.+)\/(\d{1,2})$/.exec(s);
+  return m !== null && isIpv4(m[1]) && Number(m[2]) <= 32;
+}
+
 /** RSS hash functions a port may be asked for (native/src/port.cc maps them to RTE_ETH_RSS_* flags). */
 export const RSS_FUNCTIONS = ['ip', 'tcp', 'udp', 'sctp', 'ipv4', 'ipv4-tcp', 'ipv4-udp', 'ipv4-frag', 'ipv6', 'ipv6-tcp', 'ipv6-udp', 'ipv6-frag', 'l2-payload'] as const;
 /** RSS key lengths of the common NICs (ixgbe, mlx5: 40; i40e, ice: 52); a device may report its own. */
@@ -58,8 +68,8 @@ export const portSchema = z.object({
   mbufFastFree: z.boolean().default(false),
   /** Give this port an address: the shard's TCP/IP stack answers ARP/ICMP and owns its sockets. */
   stack: z.object({
-    address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 address with prefix, e.g. 198.18.1.2/24'),
-    gateway: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address').optional(),
+    address: z.string().refine(isIpv4WithPrefix, 'an IPv4 address with a prefix length of 0..32, e.g. 198.18.1.2/24'),
+    gateway: z.string().refine(isIpv4, 'an IPv4 address (four numbers 0..255)').optional(),
     mtu: z.number().int().min(576).max(9000).optional(),
     /** TCP/UDP to our address on a port nobody holds: 'rst' = the stack answers (RST / ICMP port unreachable), 'nf' = the NF pipeline gets it */
     closedPorts: z.enum(['rst', 'nf']).default('rst'),
@@ -169,6 +179,9 @@ export function shardCount(c: Config): number {
 export function shardCores(c: Config): number[] {
   const n = shardCount(c);
   const ncpu = os.cpus().length;
+  // One shard per core: more would share cores (and pools) for nothing, and past RTE_MAX_LCORE (128) threads
+  // cannot register with DPDK at all.
+  if (n > ncpu) throw new NetstarError('ERR_CONFIG', `shards: ${n} shards asked for, but this machine has ${ncpu} core(s); at most ${ncpu} (one shard per core)`);
   if (c.cores) {
     if (c.cores.length < n) throw new NetstarError('ERR_CONFIG', `cores lists ${c.cores.length} cores for ${n} shards`);
     for (const core of c.cores) if (core >= ncpu) throw new NetstarError('ERR_CONFIG', `core ${core} does not exist (this machine has ${ncpu})`);

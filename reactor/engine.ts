@@ -1,6 +1,7 @@
 // Main-thread side of the runtime: starts the EAL, pools and ports from config, spawns one pinned shard
 // worker per core, exposes live counters, and stops everything with every mbuf accounted for.
 import { Worker } from 'worker_threads';
+import * as fs from 'fs';
 import * as path from 'path';
 import { native, NetstarError, PortInfo, PortStats } from '../native';
 import { Config, ealArgs, rssKeyBytes, shardCores, shardCount } from './config';
@@ -24,6 +25,22 @@ export interface EngineSummary {
   elapsedMs: number;
 }
 
+/** Starts the EAL; refused arguments are a config error, a file prefix another process holds is said plainly. */
+function startEal(config: Config): void {
+  try {
+    native.eal.init(ealArgs(config));
+  } catch (e) {
+    if (!(e instanceof NetstarError) || e.code !== 'ERR_EAL_INIT') throw e;
+    if (/Cannot create lock|Is another primary process running/.test(e.message)) {
+      const prefix = config.eal.filePrefix ?? `netstar${process.pid}`;
+      throw new NetstarError('ERR_EAL_INIT', `EAL file prefix '${prefix}' is in use by another running DPDK process (netstar or testpmd); stop it, or give this one another eal.filePrefix`);
+    }
+    if (/unrecognized option|invalid option|option requires an argument|Invalid 'command line' arguments|Invalid argument/.test(e.message))
+      throw new NetstarError('ERR_CONFIG', `eal: the EAL refused its arguments (${ealArgs(config).join(' ')}): ${e.message.replace(/^EAL init failed: /, '')}`);
+    throw e;
+  }
+}
+
 /** Configures a port; what the device refuses (queues, RSS key or functions, offloads) is a config error. */
 function configurePort(name: string, id: number, o: Parameters<typeof native.port.configure>[1]): void {
   try {
@@ -43,7 +60,7 @@ export class Engine {
   readonly stats: SharedArrayBuffer;
   private readonly messages: MsgMatrix;
   private readonly ctl: Control;
-  private workers: Worker[] = [];
+  private readonly workers: Worker[] = [];
   private reports: ShardReport[] = [];
   /** latest app counters per shard (posted by shards every 200 ms) */
   readonly appCounters: Record<string, number>[] = [];
@@ -68,10 +85,37 @@ export class Engine {
 
   /** Starts EAL, pools, ports and shards. Errors are NetstarError with a message saying what to change. */
   static async start<S>(config: Config, app: AppModule<S>, appPath: string): Promise<Engine> {
-    let settings = app.settings(config);
+    const settings = app.settings(config);
     const cores = shardCores(config);
     const e = new Engine(config, app as AppModule, appPath);
-    if (!native.eal.running()) native.eal.init(ealArgs(config));
+    if (!native.eal.running()) {
+      startEal(config);
+      e.ownsEal = true;
+    }
+    try {
+      await e.setUp(config, cores, settings);
+    } catch (err) {
+      // Nothing runs on the EAL yet unless shards were spawned: give back its runtime directory.
+      if (e.workers.length === 0) e.releaseEal();
+      throw err;
+    }
+    return e;
+  }
+
+  /** True when this engine started the EAL (it then cleans it up and removes its runtime directory at stop). */
+  private ownsEal = false;
+
+  /** rte_eal_cleanup, then removes /var/run/dpdk/<prefix> (the EAL leaves its config and fbarray files there). */
+  private releaseEal(): void {
+    if (!this.ownsEal || !native.eal.running()) return;
+    const dir = native.eal.runtimeDir();
+    native.eal.cleanup();
+    if (dir && /\/dpdk\/[A-Za-z0-9_-]+$/.test(dir)) fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  private async setUp<S>(config: Config, cores: number[], settingsIn: S): Promise<void> {
+    let settings: unknown = settingsIn;
+    const e = this;
     for (let s = 0; s < e.shards; s++) {
       const id = native.pool.create(`mb_${process.pid % 100000}_${s}`, config.pool);
       e.pools.push({ id, dataRoom: native.pool.info(id).dataRoom });
@@ -103,9 +147,8 @@ export class Engine {
       }
       e.rings.push(byFrom);
     }
-    if (app.prepare) settings = app.prepare(settings, e.ports);
+    if (e.app.prepare) settings = e.app.prepare(settings, e.ports);
     await e.spawn(cores, settings);
-    return e;
   }
 
   private spawn(cores: number[], settings: unknown): Promise<void> {
@@ -187,6 +230,8 @@ export class Engine {
     const ports: PortSummary[] = this.ports.map((p, i) => ({ name: p.name, device: native.port.stats(p.id), ...this.portTotals(i) }));
     for (const p of this.ports) native.port.close(p.id);
     const poolsInUse = this.pools.map((p) => native.pool.inUse(p.id));
+    // Every shard has exited (or was terminated): nothing uses the EAL any more.
+    if (this.workers.every((w) => w.threadId < 0)) this.releaseEal();
     let appErrors = 0;
     for (let s = 0; s < this.shards; s++) appErrors += this.shardCounter(s, S.appErrors);
     const app: Record<string, number> = {};
