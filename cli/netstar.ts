@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // The `netstar` command: run an app from a config file.
+// First: stop signals are caught from here on (a signal during start-up ends the run cleanly).
+import './early-signals';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfigFile } from '../reactor/config';
 import { NetstarError } from '../native';

@@ -6,6 +6,7 @@ import { APPS, AppModule } from '../reactor/app';
 import { Config } from '../reactor/config';
 import { NetstarError } from '../native';
 import { S } from '../reactor/stats';
+import { onStopSignal } from './signals';
 
 export interface RunOptions {
   /** stop by itself after this many seconds */
@@ -46,15 +47,40 @@ function fmtRate(x: number): string {
 export async function runApp(appName: string, config: Config, o: RunOptions = {}): Promise<RunResult> {
   const log = o.log ?? ((s: string) => process.stdout.write(s + '\n'));
   const { app, appPath } = loadApp(appName);
-  const engine = await Engine.start(config, app, appPath);
-  const live = o.live ?? (process.stdout.isTTY === true && !o.quiet);
   let fatal: Error | null = null;
   let wake: () => void = () => {};
   const stopRequested = new Promise<void>((resolve) => { wake = resolve; });
+  // Signals: the first asks for a stop (handlers get stopGraceMs to finish what they hold); a second drops
+  // held packets at once; the stop still ends with the summary and the mbuf balance. A signal during
+  // start-up stops the run as soon as it is up.
+  let engineUp: Engine | null = null, hurried = false;
+  const hurry = (): void => {
+    if (hurried || !engineUp) return;
+    hurried = true;
+    engineUp.hurry();
+  };
+  let signals = 0;
+  const offSignals = onStopSignal((n, sig) => {
+    signals = n;
+    if (n === 1) {
+      process.stderr.write(`netstar: ${sig}: stopping (again to drop held packets at once)\n`);
+      wake();
+    } else {
+      process.stderr.write(`netstar: ${sig} again: dropping held packets and stopping now\n`);
+      hurry();
+    }
+  });
+  let engine: Engine;
+  try {
+    engine = await Engine.start(config, app, appPath);
+  } catch (e) {
+    offSignals();
+    throw e;
+  }
+  engineUp = engine;
+  if (signals > 1) hurry();
+  const live = o.live ?? (process.stdout.isTTY === true && !o.quiet);
   engine.onFatal = (e) => { fatal = e; wake(); };
-  const onSignal = (): void => wake();
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   if (o.until) void o.until.then(() => wake(), () => wake());
   const timer = o.durationSec !== undefined ? setTimeout(wake, o.durationSec * 1000) : null;
 
@@ -91,10 +117,9 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
   await stopRequested;
   clearInterval(tick);
   if (timer) clearTimeout(timer);
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
   if (live) process.stdout.write('\n');
   const summary = await engine.stop();
+  offSignals();
   let exitCode = 0;
   const leaked = summary.poolsInUse.reduce((a, b) => a + b, 0);
   if (fatal) exitCode = 1;
@@ -106,7 +131,8 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
       log(`  ${p.name}: rx ${p.rx} tx ${p.tx} dropped ${p.dropped} tx-dropped ${p.txDropped} (device: ipackets ${p.device.ipackets} opackets ${p.device.opackets} imissed ${p.device.imissed} rx_nombuf ${p.device.rxNombuf})`);
     const appKeys = Object.keys(summary.app);
     if (appKeys.length) log(`  ${appName}: ${appKeys.map((k) => `${k} ${summary.app[k]}`).join(', ')}`);
-    log(`  mbufs: held at close ${summary.heldAtClose}, in use after stop ${leaked} ${leaked === 0 ? '(all returned)' : '(LEAK)'}; app errors ${summary.appErrors}`);
+    const atStop = summary.shards.reduce((a, s) => a + s.droppedAtStop, 0), bad = summary.shards.reduce((a, s) => a + s.badPackets, 0);
+    log(`  mbufs: held at close ${summary.heldAtClose}, in use after stop ${leaked} ${leaked === 0 ? '(all returned)' : '(LEAK)'}; app errors ${summary.appErrors}; dropped at stop ${atStop}; bad packets ${bad}`);
   }
   if (fatal) log(`netstar: ${(fatal as Error).message}`);
   return { summary, exitCode };

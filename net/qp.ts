@@ -1,12 +1,12 @@
 // The queue pair API of NetStar's dpdk_qp on each shard: receive (device bursts and packets bounced from
 // other shards), send (buffered, only the owning shard), forward and unsafeForward to another shard through
 // lock-free SPSC rings. Also ShardIO: the zero-argument fast calls and drops with per-port counters.
-import { native, NativeLcore, TX_DESC_WORDS, MAX_BURST, TX_FLAG_SET_PORT, RX_DESC_WORDS, RXD } from '../native';
+import { native, NativeLcore, TX_DESC_WORDS, MAX_BURST, TX_FLAG_SET_PORT, RX_DESC_WORDS, RXD, FAST } from '../native';
 import { Packet, PacketMemory, RxBatch } from './packet';
 import { P, S, portBase } from '../reactor/stats';
 
-/** Fast-call parameter word positions (see native `fast`). */
-const F = { port: 0, queue: 1, count: 2, region: 3, retries: 4, handled: 5 } as const;
+/** Fast-call parameter word positions (see native `fast`; native/layout.ts). */
+const F = FAST;
 
 /** Ring kinds of the cross-shard matrix. */
 export const RingKind = { FORWARD: 0, UNSAFE: 1, RETURN: 2, TX: 3 } as const;
@@ -67,6 +67,46 @@ export class ShardIO {
     return this.params[F.handled];
   }
 
+  /** Packets the last rx() received and freed natively (empty or chained frames): received and dropped. */
+  rxDropped(): number {
+    return this.params[F.rxDropped];
+  }
+
+  /**
+   * After a native send refused a whole buffer for one bad descriptor (ERR_BAD_PACKET: all-or-nothing, so
+   * every packet is still held): sends the descriptors one at a time through `one` (which sends the one at
+   * position 0), and frees and counts each one refused again. Returns how many `one` took. Any other error
+   * is rethrown. A slow path: only an app that sets a bad length or offset gets here.
+   */
+  salvage(e: unknown, desc: Uint32Array, n: number, words: number, port: number, one: () => number): number {
+    if ((e as { code?: unknown } | null)?.code !== 'ERR_BAD_PACKET') throw e;
+    let took = 0;
+    for (let i = 0; i < n; i++) {
+      if (i > 0) desc.copyWithin(0, i * words, (i + 1) * words);
+      try {
+        took += one();
+      } catch (e2) {
+        if ((e2 as { code?: unknown } | null)?.code !== 'ERR_BAD_PACKET') throw e2;
+        this.badPacket(desc[0], port);
+      }
+    }
+    return took;
+  }
+
+  private readonly oneSlot = new Uint32Array(1);
+  /** Frees a packet a send refused (bad offset/length), counted as a drop of `port` and in badPackets. */
+  private badPacket(slot: number, port: number): void {
+    this.stats[S.badPackets]++;
+    this.stats[portBase(port) + P.dropped]++;
+    this.origin[slot] = -1;
+    this.oneSlot[0] = slot;
+    try {
+      this.lcore.free(this.oneSlot, 1);
+    } catch {
+      // not held (an app sent it twice): nothing to free
+    }
+  }
+
   /** TX of `count` TX descriptors (slot, dataOff, dataLen, flags) in `region`. */
   tx(port: number, queue: number, region: number, count: number): number {
     const p = this.params;
@@ -76,8 +116,13 @@ export class ShardIO {
 
   /** TX of a batch straight from its RX descriptors. */
   txBatch(port: number, queue: number, batch: RxBatch): number {
+    return this.txRx(port, queue, batch.region, batch.count);
+  }
+
+  /** TX of `count` RX descriptors in `region`. */
+  txRx(port: number, queue: number, region: number, count: number): number {
     const p = this.params;
-    p[F.port] = port; p[F.queue] = queue; p[F.count] = batch.count; p[F.region] = batch.region;
+    p[F.port] = port; p[F.queue] = queue; p[F.count] = count; p[F.region] = region;
     return this.fast.txRx();
   }
 
@@ -89,8 +134,12 @@ export class ShardIO {
 
   /** Puts a batch's packets (RX descriptors) into a ring; returns how many went in (the first ones). */
   ringPutBatch(ring: number, batch: RxBatch): number {
+    return this.ringPutRx(ring, batch.region, batch.count);
+  }
+
+  ringPutRx(ring: number, region: number, count: number): number {
     const p = this.params;
-    p[F.port] = ring; p[F.count] = batch.count; p[F.region] = batch.region;
+    p[F.port] = ring; p[F.count] = count; p[F.region] = region;
     return this.fast.ringPutRx();
   }
 
@@ -233,7 +282,18 @@ export class CrossShard {
     io.stats[S.fwdOut] += n;
     let put = 0;
     if (b.count > 0) this.flushOne(kind, dst, b);
-    if (b.count === 0) put = batch.region >= 0 ? io.ringPutBatch(this.rings[kind][this.self][dst], batch) : 0;
+    if (b.count === 0 && batch.region >= 0) {
+      const ring = this.rings[kind][this.self][dst];
+      try {
+        put = io.ringPutBatch(ring, batch);
+      } catch (e) {
+        // A bad descriptor (an app changed a length): the others go one by one, the bad ones are freed.
+        this.wake(dst);
+        io.salvage(e, d, n, RX_DESC_WORDS, 0, () => this.oneIntoRing(ring, kind, () => io.ringPutRx(ring, batch.region, 1), d[RXD.slot]));
+        batch.count = 0;
+        return;
+      }
+    }
     if (put > 0) this.wake(dst);
     if (put < n) io.stats[S.ringFull] += n - put;
     for (let i = put; i < n; i++) {
@@ -243,9 +303,27 @@ export class CrossShard {
     batch.count = 0;
   }
 
+  /** Salvage step: one packet into a ring, dropped (counted) if the ring is full. */
+  private oneIntoRing(ring: number, kind: number, put: () => number, slot: number): number {
+    if (put() === 1) return 1;
+    this.io.origin[slot] = -1;
+    this.io.drop(slot);
+    if (kind !== RingKind.RETURN) this.io.stats[S.fwdDropped]++;
+    return 0;
+  }
+
   private flushOne(kind: number, dst: number, b: TxBuffer): void {
     const n = b.count;
-    const put = this.io.ringPut(this.rings[kind][this.self][dst], b.region, n);
+    const ring = this.rings[kind][this.self][dst];
+    let put: number;
+    try {
+      put = this.io.ringPut(ring, b.region, n);
+    } catch (e) {
+      this.io.salvage(e, b.desc, n, TX_DESC_WORDS, 0, () => this.oneIntoRing(ring, kind, () => this.io.ringPut(ring, b.region, 1), b.desc[0]));
+      b.count = 0;
+      this.wake(dst);
+      return;
+    }
     if (put > 0) this.wake(dst);
     if (put === n) {
       b.count = 0;
@@ -356,9 +434,16 @@ export class DpdkQueuePair {
   /** Receives one burst from the device into `batch`; returns the count (0 if this shard has no RX queue). */
   receive(batch: RxBatch): number {
     if (this.rxQueue < 0) return (batch.count = 0);
-    const n = this.io.rx(this.port, this.rxQueue, batch, this.burst);
-    this.lastHandled = this.io.rxHandled();
-    if (n > 0) this.io.stats[this.base + P.rx] += n;
+    const io = this.io;
+    const n = io.rx(this.port, this.rxQueue, batch, this.burst);
+    this.lastHandled = io.rxHandled();
+    if (n > 0) io.stats[this.base + P.rx] += n;
+    // Frames received and freed natively (empty, chained): counted as received and dropped.
+    const bad = io.rxDropped();
+    if (bad > 0) {
+      io.stats[this.base + P.rx] += bad;
+      io.stats[this.base + P.dropped] += bad;
+    }
     return n;
   }
 
@@ -399,11 +484,18 @@ export class DpdkQueuePair {
       return n;
     }
     this.flush();
-    const sent = this.io.txBatch(this.port, this.txQueue, batch);
+    const io = this.io, st = io.stats, b = this.base;
+    const bad0 = st[S.badPackets];
+    let sent: number;
+    try {
+      sent = io.txBatch(this.port, this.txQueue, batch);
+    } catch (e) {
+      sent = io.salvage(e, batch.desc, n, RX_DESC_WORDS, this.port, () => io.txRx(this.port, this.txQueue, batch.region, 1));
+    }
     batch.count = 0;
-    const st = this.io.stats, b = this.base;
+    const bad = st[S.badPackets] - bad0;
     st[b + P.tx] += sent;
-    if (sent < n) st[b + P.txDropped] += n - sent;
+    if (sent + bad < n) st[b + P.txDropped] += n - sent - bad;
     return sent;
   }
 
@@ -412,12 +504,19 @@ export class DpdkQueuePair {
     const n = this.tx.count;
     if (n === 0) return 0;
     this.tx.count = 0;
-    const sent = this.io.tx(this.port, this.txQueue, this.tx.region, n);
-    const st = this.io.stats, b = this.base;
+    const io = this.io, st = io.stats, b = this.base, t = this.tx;
+    const bad0 = st[S.badPackets];
+    let sent: number;
+    try {
+      sent = io.tx(this.port, this.txQueue, t.region, n);
+    } catch (e) {
+      sent = io.salvage(e, t.desc, n, TX_DESC_WORDS, this.port, () => io.tx(this.port, this.txQueue, t.region, 1));
+    }
+    const bad = st[S.badPackets] - bad0;
     st[b + P.tx] += sent;
     st[b + P.txBytes] += this.txBytes;
     this.txBytes = 0;
-    if (sent < n) st[b + P.txDropped] += n - sent;
+    if (sent + bad < n) st[b + P.txDropped] += n - sent - bad;
     return sent;
   }
 

@@ -47,8 +47,18 @@ export class Reta {
   }
 }
 
-/** flowHash of a tuple, without a frame: what a packet of this flow will hash to (either direction). */
+/**
+ * The flow hash of a tuple, without a frame — arguments in its name's order: protocol, the two addresses, the
+ * two ports (either direction gives the same value), and whether the ports count (TCP/UDP and not a fragment,
+ * as flowHash decides). Equals flowHash of a frame carrying the tuple, so `reta.shardOf(...)` names the shard
+ * software steering delivers it to. The one implementation: net/flow/tuple.ts tupleHash calls it.
+ */
+export function hashProtoAddrsPorts(proto: number, addrA: number, addrB: number, portA: number, portB: number, portsUsed: boolean): number {
+  const ports = portsUsed ? (portA ^ portB) & 0xffff : 0;
+  return mix(((addrA ^ addrB) >>> 0) + Math.imul(ports, 0x9e3779b1) + proto);
+}
+
+/** @deprecated argument order (ipA, ipB, proto, portA, portB): use hashProtoAddrsPorts. */
 export function tupleHash(ipA: number, ipB: number, proto: number, portA: number, portB: number): number {
-  const ports = (proto === 6 || proto === 17) ? (portA ^ portB) : 0;
-  return mix(((ipA ^ ipB) >>> 0) + Math.imul(ports, 0x9e3779b1) + proto);
+  return hashProtoAddrsPorts(proto, ipA, ipB, portA, portB, proto === 6 || proto === 17);
 }

@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import { z } from 'zod';
 import { NetstarError } from '../native';
+import { LAYOUT } from '../native/layout';
 
 /** vdev drivers DPDK 22.11 ships as virtual devices; a vdev name is `<driver><index>[,args]`. */
 export const VDEV_DRIVERS = [
@@ -21,6 +22,28 @@ const vdevSchema = z.string().min(1).superRefine((s, ctx) => {
   }
 });
 
+function isIpv4(s: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  return m !== null && m.slice(1).every((o) => Number(o) <= 255);
+}
+
+function isIpv4WithPrefix(s: string): boolean {
+  const m = /^(.+)\/(\d{1,2})$/.exec(s);
+  return m !== null && isIpv4(m[1]) && Number(m[2]) <= 32;
+}
+
+/** RSS hash functions a port may be asked for (native/src/port.cc maps them to RTE_ETH_RSS_* flags). */
+export const RSS_FUNCTIONS = ['ip', 'tcp', 'udp', 'sctp', 'ipv4', 'ipv4-tcp', 'ipv4-udp', 'ipv4-frag', 'ipv6', 'ipv6-tcp', 'ipv6-udp', 'ipv6-frag', 'l2-payload'] as const;
+/** RSS key lengths of the common NICs (ixgbe, mlx5: 40; i40e, ice: 52); a device may report its own. */
+export const RSS_KEY_LENGTHS = [40, 52] as const;
+
+const rssKeySchema = z.union([
+  z.enum(['default', 'symmetric']),
+  z.string().transform((s) => s.replace(/^0x/i, '').replace(/[:\s]/g, '')).refine(
+    (h) => /^[0-9a-fA-F]*$/.test(h) && (RSS_KEY_LENGTHS as readonly number[]).includes(h.length / 2),
+    `an RSS key is 'default', 'symmetric' (0x6d5a repeated) or ${RSS_KEY_LENGTHS.join(' or ')} bytes in hex`),
+]);
+
 export const portSchema = z.object({
   /** A vdev name (net_null0) or a PCI address (0000:01:00.0), as the EAL names the port. */
   name: z.string().min(1),
@@ -28,10 +51,25 @@ export const portSchema = z.object({
   txDesc: z.number().int().min(32).max(32768).default(1024),
   mtu: z.number().int().min(68).max(9600).optional(),
   promiscuous: z.boolean().default(true),
+  /**
+   * Receive-side scaling when the port has more than one RX queue: `key` 'default' (the driver's),
+   * 'symmetric' (0x6d5a repeated: both directions of a flow hash alike, so they reach the same shard), or hex
+   * bytes; `functions` what the NIC hashes on (default ip, tcp, udp).
+   */
+  rss: z.object({
+    key: rssKeySchema.default('default'),
+    functions: z.array(z.enum(RSS_FUNCTIONS)).min(1).optional(),
+  }).strict().default({}),
+  /**
+   * TX offload MBUF_FAST_FREE (off by default). The driver then frees sent mbufs in bulk into the pool of
+   * the first, assuming all come from one pool and none is shared (refcnt 1). That holds only with one shard
+   * (one pool; more shards forward packets and hand TX across pools): refused with more.
+   */
+  mbufFastFree: z.boolean().default(false),
   /** Give this port an address: the shard's TCP/IP stack answers ARP/ICMP and owns its sockets. */
   stack: z.object({
-    address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 address with prefix, e.g. 198.18.1.2/24'),
-    gateway: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address').optional(),
+    address: z.string().refine(isIpv4WithPrefix, 'an IPv4 address with a prefix length of 0..32, e.g. 198.18.1.2/24'),
+    gateway: z.string().refine(isIpv4, 'an IPv4 address (four numbers 0..255)').optional(),
     mtu: z.number().int().min(576).max(9000).optional(),
     /** TCP/UDP to our address on a port nobody holds: 'rst' = the stack answers (RST / ICMP port unreachable), 'nf' = the NF pipeline gets it */
     closedPorts: z.enum(['rst', 'nf']).default('rst'),
@@ -67,13 +105,18 @@ export const configSchema = z.object({
   /** Packets a shard may hold at once (its slot table). */
   slotsPerShard: z.number().int().min(256).max(1 << 20).default(8192),
   /** Packets per RX burst: 64 amortizes the JS<->native crossing better than the usual 32 (see bench l2fwd). */
-  burst: z.number().int().min(1).max(512).default(64),
+  burst: z.number().int().min(1).max(LAYOUT.burst.max).default(64),
   /** Slots of each cross-shard ring (power of two). */
   ringSize: z.number().int().min(64).max(1 << 16).refine((n) => (n & (n - 1)) === 0, 'a power of two').default(1024),
   /** A full cross-shard ring: drop (counted) or retry on the next loop (bounded). */
   backpressure: z.enum(['drop', 'retry']).default('drop'),
   /** Longest idle sleep (ms): how late an idle shard may notice traffic on a device without RX interrupts. */
   idleMaxSleepMs: z.number().min(1).max(100).default(5),
+  /**
+   * At stop, how long handlers may keep packets held (ms) before they are dropped and counted (droppedAtStop);
+   * a second stop request (SIGINT) ends the wait at once.
+   */
+  stopGraceMs: z.number().int().min(0).max(60000).default(250),
   /** A packet held across awaits longer than this is reported as a leak. */
   leakDeadlineMs: z.number().int().min(10).default(5000),
   /** Statistics period in ms for the live view. */
@@ -102,6 +145,9 @@ export function parseConfig(input: unknown, source = 'config'): Config {
     if (isPci && c.eal.noPci && c.eal.pci.length === 0)
       throw new NetstarError('ERR_CONFIG', `invalid ${source}:\n  ports: port '${p.name}' is a PCI device but eal.noPci is true; set eal.pci to allow it`);
   }
+  for (const p of c.ports)
+    if (p.mbufFastFree && shardCount(c) > 1)
+      throw new NetstarError('ERR_CONFIG', `invalid ${source}:\n  ports: '${p.name}' asks for mbufFastFree with ${shardCount(c)} shards; it needs every mbuf sent on a queue to come from one pool, which holds only with shards: 1`);
   if (new Set(c.ports.map((p) => p.name)).size !== c.ports.length)
     throw new NetstarError('ERR_CONFIG', `invalid ${source}:\n  ports: a port is listed twice`);
   return c;
@@ -133,12 +179,35 @@ export function shardCount(c: Config): number {
 export function shardCores(c: Config): number[] {
   const n = shardCount(c);
   const ncpu = os.cpus().length;
+  // One shard per core: more would share cores (and pools) for nothing, and past RTE_MAX_LCORE (128) threads
+  // cannot register with DPDK at all.
+  if (n > ncpu) throw new NetstarError('ERR_CONFIG', `shards: ${n} shards asked for, but this machine has ${ncpu} core(s); at most ${ncpu} (one shard per core)`);
   if (c.cores) {
     if (c.cores.length < n) throw new NetstarError('ERR_CONFIG', `cores lists ${c.cores.length} cores for ${n} shards`);
     for (const core of c.cores) if (core >= ncpu) throw new NetstarError('ERR_CONFIG', `core ${core} does not exist (this machine has ${ncpu})`);
     return c.cores.slice(0, n);
   }
   return Array.from({ length: n }, (_, i) => i % ncpu);
+}
+
+/** The symmetric Toeplitz key: 0x6d5a repeated to `bytes` (Woo and Park's key; either direction hashes alike). */
+export function symmetricRssKey(bytes: number): Uint8Array {
+  const k = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i++) k[i] = i % 2 === 0 ? 0x6d : 0x5a;
+  return k;
+}
+
+/**
+ * The RSS key bytes for a port from its config (undefined: the driver's default); `deviceKeySize` is what the
+ * device reports (0 when it does not say). A hex key of another length than the device's is a config error.
+ */
+export function rssKeyBytes(key: Config['ports'][number]['rss']['key'], portName: string, deviceKeySize: number): Uint8Array | undefined {
+  if (key === 'default') return undefined;
+  if (key === 'symmetric') return symmetricRssKey(deviceKeySize || RSS_KEY_LENGTHS[0]);
+  const bytes = Uint8Array.from(key.match(/../g) ?? [], (h) => parseInt(h, 16));
+  if (deviceKeySize !== 0 && bytes.length !== deviceKeySize)
+    throw new NetstarError('ERR_CONFIG', `port '${portName}': the RSS key has ${bytes.length} bytes; this device takes ${deviceKeySize}`);
+  return bytes;
 }
 
 /** The one place config becomes EAL arguments. */

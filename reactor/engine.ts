@@ -1,12 +1,14 @@
 // Main-thread side of the runtime: starts the EAL, pools and ports from config, spawns one pinned shard
 // worker per core, exposes live counters, and stops everything with every mbuf accounted for.
 import { Worker } from 'worker_threads';
+import * as fs from 'fs';
 import * as path from 'path';
 import { native, NetstarError, PortInfo, PortStats } from '../native';
-import { Config, ealArgs, shardCores, shardCount } from './config';
+import { Config, ealArgs, rssKeyBytes, shardCores, shardCount } from './config';
 import { AppModule } from './app';
 import { newStatsBuffer, portTotals, PortTotals, STATS_WORDS, shardStatsView, S } from './stats';
-import { CTRL, CONTROL_WORDS, PortLayout, ShardInit, ShardReport } from './shard';
+import { PortLayout, ShardInit, ShardReport } from './shard';
+import { Control, CTRL } from './control';
 import { RING_KINDS, RingMatrix } from '../net/qp';
 import { RingMatrix as MsgMatrix } from './msgring';
 
@@ -23,6 +25,32 @@ export interface EngineSummary {
   elapsedMs: number;
 }
 
+/** Starts the EAL; refused arguments are a config error, a file prefix another process holds is said plainly. */
+function startEal(config: Config): void {
+  try {
+    native.eal.init(ealArgs(config));
+  } catch (e) {
+    if (!(e instanceof NetstarError) || e.code !== 'ERR_EAL_INIT') throw e;
+    if (/Cannot create lock|Is another primary process running/.test(e.message)) {
+      const prefix = config.eal.filePrefix ?? `netstar${process.pid}`;
+      throw new NetstarError('ERR_EAL_INIT', `EAL file prefix '${prefix}' is in use by another running DPDK process (netstar or testpmd); stop it, or give this one another eal.filePrefix`);
+    }
+    if (/unrecognized option|invalid option|option requires an argument|Invalid 'command line' arguments|Invalid argument/.test(e.message))
+      throw new NetstarError('ERR_CONFIG', `eal: the EAL refused its arguments (${ealArgs(config).join(' ')}): ${e.message.replace(/^EAL init failed: /, '')}`);
+    throw e;
+  }
+}
+
+/** Configures a port; what the device refuses (queues, RSS key or functions, offloads) is a config error. */
+function configurePort(name: string, id: number, o: Parameters<typeof native.port.configure>[1]): void {
+  try {
+    native.port.configure(id, o);
+  } catch (e) {
+    if (e instanceof NetstarError && e.code === 'ERR_PORT_CONFIG') throw new NetstarError('ERR_CONFIG', `port '${name}': ${e.message}`);
+    throw e;
+  }
+}
+
 export class Engine {
   readonly shards: number;
   readonly ports: PortInfo[] = [];
@@ -31,8 +59,8 @@ export class Engine {
   readonly pools: { id: number; dataRoom: number }[] = [];
   readonly stats: SharedArrayBuffer;
   private readonly messages: MsgMatrix;
-  private readonly control = new SharedArrayBuffer(CONTROL_WORDS * 4);
-  private workers: Worker[] = [];
+  private readonly ctl: Control;
+  private readonly workers: Worker[] = [];
   private reports: ShardReport[] = [];
   /** latest app counters per shard (posted by shards every 200 ms) */
   readonly appCounters: Record<string, number>[] = [];
@@ -50,16 +78,44 @@ export class Engine {
   private constructor(readonly config: Config, readonly app: AppModule, readonly appPath: string) {
     this.shards = shardCount(config);
     this.stats = newStatsBuffer(this.shards);
+    this.ctl = Control.create(this.shards);
     // 256 KiB per ordered pair: messages up to half of it (larger data belongs in shared memory).
     this.messages = MsgMatrix.create(this.shards, this.shards <= 8 ? 1 << 18 : 1 << 16);
   }
 
   /** Starts EAL, pools, ports and shards. Errors are NetstarError with a message saying what to change. */
   static async start<S>(config: Config, app: AppModule<S>, appPath: string): Promise<Engine> {
-    let settings = app.settings(config);
+    const settings = app.settings(config);
     const cores = shardCores(config);
     const e = new Engine(config, app as AppModule, appPath);
-    if (!native.eal.running()) native.eal.init(ealArgs(config));
+    if (!native.eal.running()) {
+      startEal(config);
+      e.ownsEal = true;
+    }
+    try {
+      await e.setUp(config, cores, settings);
+    } catch (err) {
+      // Nothing runs on the EAL yet unless shards were spawned: give back its runtime directory.
+      if (e.workers.length === 0) e.releaseEal();
+      throw err;
+    }
+    return e;
+  }
+
+  /** True when this engine started the EAL (it then cleans it up and removes its runtime directory at stop). */
+  private ownsEal = false;
+
+  /** rte_eal_cleanup, then removes /var/run/dpdk/<prefix> (the EAL leaves its config and fbarray files there). */
+  private releaseEal(): void {
+    if (!this.ownsEal || !native.eal.running()) return;
+    const dir = native.eal.runtimeDir();
+    native.eal.cleanup();
+    if (dir && /\/dpdk\/[A-Za-z0-9_-]+$/.test(dir)) fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  private async setUp<S>(config: Config, cores: number[], settingsIn: S): Promise<void> {
+    let settings: unknown = settingsIn;
+    const e = this;
     for (let s = 0; s < e.shards; s++) {
       const id = native.pool.create(`mb_${process.pid % 100000}_${s}`, config.pool);
       e.pools.push({ id, dataRoom: native.pool.info(id).dataRoom });
@@ -72,9 +128,10 @@ export class Engine {
       // fewer TX queues by handing packets to the shard that owns one.
       const rxQueues = Math.min(e.shards, info.maxRxQueues), txQueues = Math.min(e.shards, info.maxTxQueues);
       if (rxQueues < 1 || txQueues < 1) throw new NetstarError('ERR_CONFIG', `port '${pc.name}' has no RX or TX queue`);
-      native.port.configure(id, {
+      configurePort(pc.name, id, {
         pool: e.pools[0].id, queuePools: e.pools.map((p) => p.id).slice(0, rxQueues), rxQueues, txQueues,
         rxDesc: pc.rxDesc, txDesc: pc.txDesc, mtu: pc.mtu, promiscuous: pc.promiscuous, rss: rxQueues > 1,
+        rssKey: rssKeyBytes(pc.rss.key, pc.name, info.hashKeySize), rssFunctions: pc.rss.functions, fastFree: pc.mbufFastFree,
       });
       native.port.start(id);
       const started = native.port.info(id);
@@ -90,9 +147,8 @@ export class Engine {
       }
       e.rings.push(byFrom);
     }
-    if (app.prepare) settings = app.prepare(settings, e.ports);
+    if (e.app.prepare) settings = e.app.prepare(settings, e.ports);
     await e.spawn(cores, settings);
-    return e;
   }
 
   private spawn(cores: number[], settings: unknown): Promise<void> {
@@ -102,7 +158,7 @@ export class Engine {
       for (let s = 0; s < this.shards; s++) {
         const init: ShardInit & { netstarShard: true } = {
           netstarShard: true, id: s, count: this.shards, core: cores[s], config: this.config, appPath: this.appPath,
-          settings, ports: this.layout, pools: this.pools, rings: this.rings, messages: this.messages.init, stats: this.stats, control: this.control, statsWords: STATS_WORDS,
+          settings, ports: this.layout, pools: this.pools, rings: this.rings, messages: this.messages.init, stats: this.stats, control: this.ctl.sab, statsWords: STATS_WORDS,
         };
         const w = new Worker(entry, { workerData: init });
         w.on('message', (m: { type: string; report?: ShardReport; count?: number; oldestMs?: number; counters?: Record<string, number> }) => {
@@ -114,9 +170,8 @@ export class Engine {
         w.on('error', (err) => {
           // The dead shard will never take part in the stop protocol: count it as quiesced and settled so
           // the others do not wait for it.
-          const c = new Int32Array(this.control);
-          Atomics.add(c, CTRL.quiesced, 1);
-          Atomics.add(c, CTRL.settled, 1);
+          this.ctl.bump(CTRL.quiesced);
+          this.ctl.bump(CTRL.settled);
           const e = new NetstarError('ERR_SHARD', `shard ${s} died: ${err.stack ?? err.message}`);
           if (!this.failure) {
             this.failure = e;
@@ -152,6 +207,11 @@ export class Engine {
     return t;
   }
 
+  /** A second stop request: shards drop what handlers still hold now instead of waiting out stopGraceMs. */
+  hurry(): void {
+    this.ctl.raise(CTRL.hurry);
+  }
+
   /** Stops shards (they drain and free), then ports; checks every pool is whole again. Idempotent. */
   stop(timeoutMs = 10000): Promise<EngineSummary> {
     if (!this.stopping) this.stopping = this.doStop(timeoutMs);
@@ -159,12 +219,7 @@ export class Engine {
   }
 
   private async doStop(timeoutMs: number): Promise<EngineSummary> {
-    const c = new Int32Array(this.control);
-    Atomics.store(c, CTRL.stop, 1);
-    for (let s = 0; s < this.shards; s++) {
-      Atomics.add(c, CTRL.wakeBase + s, 1);
-      Atomics.notify(c, CTRL.wakeBase + s);
-    }
+    this.ctl.raise(CTRL.stop);
     const deadline = Date.now() + timeoutMs;
     await Promise.all(this.workers.map((w) => w.threadId < 0 ? Promise.resolve() : new Promise<void>((resolve) => {
       const t = setTimeout(() => { void w.terminate(); resolve(); }, Math.max(0, deadline - Date.now()));
@@ -175,6 +230,8 @@ export class Engine {
     const ports: PortSummary[] = this.ports.map((p, i) => ({ name: p.name, device: native.port.stats(p.id), ...this.portTotals(i) }));
     for (const p of this.ports) native.port.close(p.id);
     const poolsInUse = this.pools.map((p) => native.pool.inUse(p.id));
+    // Every shard has exited (or was terminated): nothing uses the EAL any more.
+    if (this.workers.every((w) => w.threadId < 0)) this.releaseEal();
     let appErrors = 0;
     for (let s = 0; s < this.shards; s++) appErrors += this.shardCounter(s, S.appErrors);
     const app: Record<string, number> = {};

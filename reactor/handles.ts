@@ -5,6 +5,8 @@ import { Packet } from '../net/packet';
 export class PacketHandle extends Packet {
   heldAt = 0;
   reported = false;
+  /** dropped by the shard's stop while still held: later send/drop calls on it do nothing */
+  revoked = false;
 }
 
 export class HandleTable {
@@ -32,6 +34,14 @@ export class HandleTable {
 
   get size(): number {
     return this.bySlot.size;
+  }
+
+  /** Empties the table, marking every handle revoked; returns them (the caller drops their packets). */
+  revokeAll(): PacketHandle[] {
+    const all = [...this.bySlot.values()];
+    this.bySlot.clear();
+    for (const h of all) h.revoked = true;
+    return all;
   }
 
   /** Handles older than `deadlineMs` not reported before; each is reported once. */

@@ -4,7 +4,7 @@
 // timers and messages run; sleeps when idle.
 import { parentPort, workerData, isMainThread } from 'worker_threads';
 import * as path from 'path';
-import { native, NativeLcore, RX_DESC_WORDS, RXD } from '../native';
+import { native, NativeLcore, RX_DESC_WORDS, RXD, MAX_BURST } from '../native';
 import { Packet, PacketMemory, RxBatch } from '../net/packet';
 import { CrossShard, DpdkQueuePair, RingKind, RingMatrix, ShardIO } from '../net/qp';
 import { flowHash, Reta, RX_RSS_HASH } from '../net/steer';
@@ -13,6 +13,8 @@ import { S } from './stats';
 import { AppModule, ShardApp, Verdict } from './app';
 import { HandleTable, PacketHandle } from './handles';
 import { RingMatrix as MsgMatrix, type RingMatrixInit } from './msgring';
+import { Control, CTRL } from './control';
+import type { Waker } from './waker';
 import { Messenger } from './messages';
 import { LowresClock, Timers, type Timer } from './timers';
 import type { Config } from './config';
@@ -39,23 +41,6 @@ export interface ShardInit {
   statsWords: number;
 }
 
-/** Control words shared with the main thread and the other shards (Int32). */
-export const CTRL = {
-  /** set by the main thread: stop */
-  stop: 0,
-  /** shards that stopped RX and flushed (phase 1) */
-  quiesced: 1,
-  /** shards that finished the drop-only phase (phase 2) */
-  settled: 2,
-  /** shards that finished */
-  done: 3,
-  /** per-shard wake words start here */
-  wakeBase: 8,
-  /** per-shard "sleeping" flags start here */
-  sleepingBase: 8 + 128,
-} as const;
-export const CONTROL_WORDS = 8 + 2 * 128;
-
 /** A source of work in the poll loop (Seastar's pollers). */
 export interface Poller {
   readonly name: string;
@@ -76,6 +61,10 @@ export interface ShardReport {
   idleMs: number;
   leaks: number;
   drainedAtStop: number;
+  /** packets still held by the app when the stop's grace period ended (dropped, counted as port drops) */
+  droppedAtStop: number;
+  /** packets freed because a send named a bad offset or length */
+  badPackets: number;
   app: Record<string, number>;
 }
 
@@ -103,7 +92,8 @@ export class Shard implements ShardContext {
   readonly stacks: (ShardStack | null)[] = [];
   private readonly stopHooks: (() => unknown)[] = [];
   private readonly hasStack: boolean;
-  private readonly control: Int32Array;
+  private readonly ctl: Control;
+  private readonly waker: Waker;
   private readonly batch: RxBatch;
   private readonly pkt = new Packet();
   private readonly portIndexOf = new Int16Array(64).fill(-1);
@@ -121,7 +111,13 @@ export class Shard implements ShardContext {
   private readonly idleMaxSleepMs: number;
   private sleepMs = 1;
   private readonly leakDeadlineMs: number;
+  private readonly stopGraceMs: number;
   private phase = Phase.Run;
+  /** the loop's idle bookkeeping: when a pass last did work; whether one did since the last checkpoint */
+  private lastWork = 0;
+  private worked = false;
+  /** Control.progress() when the stop protocol last ran: a different value means a peer moved on */
+  private lastProgress = 0;
   private readonly retry: boolean;
   /** packets taken from each incoming ring per pass: more than a device burst, so consumers keep up */
   private readonly ringBurst: number;
@@ -135,15 +131,17 @@ export class Shard implements ShardContext {
     this.lcore = new native.Lcore({ capacity: init.config.slotsPerShard });
     this.lcore.pin(init.core);
     this.stats = new Float64Array(init.stats, init.id * init.statsWords * 8, init.statsWords);
-    this.control = new Int32Array(init.control);
+    this.ctl = new Control(init.control, init.count, init.id);
+    this.waker = this.ctl.waker;
     const mem = new PacketMemory(this.lcore, init.pools);
     this.io = new ShardIO(this.lcore, mem, this.stats, init.ports.length * 2 + 4 * init.count + 8);
     this.batch = this.io.newBatch();
     this.reta = new Reta(init.count);
     this.leakDeadlineMs = init.config.leakDeadlineMs;
+    this.stopGraceMs = init.config.stopGraceMs;
     this.idleMaxSleepMs = init.config.idleMaxSleepMs;
     this.retry = init.config.backpressure === 'retry';
-    this.ringBurst = Math.min(512, init.config.burst * 4);
+    this.ringBurst = Math.min(MAX_BURST, init.config.burst * 4);
     this.xshard = init.count > 1
       ? new CrossShard(this.io, this.id, this.count, init.rings, { backpressure: init.config.backpressure }, (dst) => this.wake(dst))
       : null;
@@ -194,6 +192,16 @@ export class Shard implements ShardContext {
       });
     }
     this.pollers.push({ name: 'tx-flush', poll: () => this.flushAll(), purePoll: () => false });
+    // Housekeeping on the shard's timers, off the loop: the leak scan, and app counters for the live view.
+    this.timers.setInterval(() => this.scanLeaks(), 1000);
+  }
+
+  private scanLeaks(): void {
+    const now = this.clock.now();
+    const leaks = this.handles.scanLeaks(now, this.leakDeadlineMs);
+    if (leaks.length === 0) return;
+    this.stats[S.leaks] += leaks.length;
+    parentPort?.postMessage({ type: 'leak', id: this.id, count: leaks.length, oldestMs: now - Math.min(...leaks.map((h) => h.heldAt)) });
   }
 
   // ---- reactor services: timers, cross-shard calls ----
@@ -277,16 +285,15 @@ export class Shard implements ShardContext {
 
   /** Wakes shard `to` if it sleeps (after a message or packets were queued for it). */
   wake(to: number): void {
-    if (Atomics.load(this.control, CTRL.sleepingBase + to) !== 0) {
-      Atomics.add(this.control, CTRL.wakeBase + to, 1);
-      Atomics.notify(this.control, CTRL.wakeBase + to);
-    }
+    this.waker.wake(to);
   }
 
   async start(): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const mod = require(path.resolve(__dirname, '..', this.init.appPath)) as { default: AppModule };
     this.app = await mod.default.createShard(this, this.init.settings);
+    const app = this.app;
+    if (app.counters) this.timers.setInterval(() => parentPort?.postMessage({ type: 'counters', id: this.id, counters: app.counters!() }), 200);
   }
 
   /** Port index (position in config.ports) of a DPDK port id. */
@@ -301,30 +308,33 @@ export class Shard implements ShardContext {
     return this.handles.hold(pkt, this.loopNow);
   }
 
-  private releaseIfHeld(pkt: Packet): void {
-    if (pkt instanceof PacketHandle && !this.handles.release(pkt)) throw new Error(`packet handle (slot ${pkt.slot}) was already sent, forwarded or dropped`);
+  /** False when `pkt` is a handle the stop already dropped (its handler finished late: nothing to do). */
+  private releaseIfHeld(pkt: Packet): boolean {
+    if (!(pkt instanceof PacketHandle) || this.handles.release(pkt)) return true;
+    if (pkt.revoked) return false;
+    throw new Error(`packet handle (slot ${pkt.slot}) was already sent, forwarded or dropped`);
   }
 
   send(pkt: Packet, portIndex: number): void {
-    this.releaseIfHeld(pkt);
+    if (!this.releaseIfHeld(pkt)) return;
     this.qps[portIndex].send(pkt);
   }
 
   drop(pkt: Packet): void {
-    this.releaseIfHeld(pkt);
+    if (!this.releaseIfHeld(pkt)) return;
     this.io.drop(pkt.slot, pkt.port);
   }
 
   /** Hands the packet to another shard; its buffer returns to this shard's pool if that shard drops it. */
   forward(pkt: Packet, shard: number): void {
-    this.releaseIfHeld(pkt);
+    if (!this.releaseIfHeld(pkt)) return;
     if (shard === this.id) throw new RangeError('forward to self');
     this.xshard!.forward(pkt, shard);
   }
 
   /** Like forward, without recording the origin: the destination frees the buffer itself. */
   unsafeForward(pkt: Packet, shard: number): void {
-    this.releaseIfHeld(pkt);
+    if (!this.releaseIfHeld(pkt)) return;
     if (shard === this.id) throw new RangeError('forward to self');
     this.xshard!.unsafeForward(pkt, shard);
   }
@@ -516,160 +526,152 @@ export class Shard implements ShardContext {
     batch.count = 0;
   }
 
-  /** Stop protocol, checked every few loops; resolves `finish` when this shard may close. */
+  // ---- the stop protocol (checked at every checkpoint once the main thread asked) ----
+
+  /** At a checkpoint: advances the stop protocol; true when this shard may close. One atomic load while running. */
+  private stopStep(): boolean {
+    if (this.phase === Phase.Run && this.ctl.get(CTRL.stop) === 0) return false;
+    this.lastProgress = this.ctl.progress();
+    const before = this.phase;
+    const done = this.advanceStop();
+    if (process.env.NETSTAR_DEBUG && this.phase !== before) process.stderr.write(`shard ${this.id}: stop phase ${before} -> ${this.phase} (quiesced ${this.ctl.get(CTRL.quiesced)}, settled ${this.ctl.get(CTRL.settled)})\n`);
+    return done;
+  }
+
+  /** Whether the stop protocol has news this shard has not acted on (part of the re-check before sleeping). */
+  private stopPending(): boolean {
+    return this.phase === Phase.Run ? this.ctl.get(CTRL.stop) !== 0 : this.ctl.progress() !== this.lastProgress;
+  }
+
   private advanceStop(): boolean {
-    const c = this.control, n = this.count;
+    const ctl = this.ctl, n = this.count;
     switch (this.phase) {
       case Phase.Run:
-        if (Atomics.load(c, CTRL.stop) === 0) return false;
         this.phase = Phase.Quiesce; // no more device RX from here on
+        this.quiesceAt = this.loopNow;
         return false;
       case Phase.Quiesce:
-        // Let deferred handlers finish (bounded by the leak deadline) and outgoing buffers empty.
-        if ((this.handles.size > 0 && this.loopNow - this.quiesceStart() < this.leakDeadlineMs) || (this.xshard && this.xshard.pending() > 0)) return false;
-        Atomics.add(c, CTRL.quiesced, 1);
+        // Deferred handlers get stopGraceMs to finish (none after a second stop request); what they still
+        // hold then is dropped and counted. Outgoing buffers must empty first.
+        if (this.handles.size > 0) {
+          if (this.loopNow - this.quiesceAt < this.stopGraceMs && ctl.get(CTRL.hurry) === 0) return false;
+          this.dropHeldAtStop();
+        }
+        if (this.xshard && this.xshard.pending() > 0) return false;
         this.phase = Phase.Settle;
+        ctl.bump(CTRL.quiesced);
         return false;
       case Phase.Settle:
         // Drop-only: packets still arriving are dropped (returned to their origin), nothing is forwarded.
-        if (Atomics.load(c, CTRL.quiesced) < n || (this.xshard && (this.xshard.pending() > 0 || !this.xshard.incomingEmpty()))) return false;
-        if (this.settledMark === 0) {
-          this.settledMark = 1;
-          Atomics.add(c, CTRL.settled, 1);
+        if (ctl.get(CTRL.quiesced) < n || (this.xshard && (this.xshard.pending() > 0 || !this.xshard.incomingEmpty()))) return false;
+        if (!this.settled) {
+          this.settled = true;
+          ctl.bump(CTRL.settled);
         }
-        if (Atomics.load(c, CTRL.settled) < n) return false;
+        if (ctl.get(CTRL.settled) < n) return false;
         this.phase = Phase.Done;
         return true;
       default:
         return true;
     }
   }
-  private settledMark = 0;
-  private quiesceAt = -1;
-  private quiesceStart(): number {
-    if (this.quiesceAt < 0) this.quiesceAt = this.loopNow;
-    return this.quiesceAt;
-  }
+  private settled = false;
+  private quiesceAt = 0;
 
-  private wakeAll(): void {
-    for (let s = 0; s < this.count; s++) {
-      Atomics.add(this.control, CTRL.wakeBase + s, 1);
-      Atomics.notify(this.control, CTRL.wakeBase + s);
+  /** Drops every packet the app still holds (counted per port and in droppedAtStop); late calls on them do nothing. */
+  private dropHeldAtStop(): void {
+    for (const h of this.handles.revokeAll()) {
+      this.io.drop(h.slot, h.port);
+      this.stats[S.droppedAtStop]++;
     }
   }
 
-  /** The poll loop; resolves when the stop protocol completes. */
+  // ---- the poll loop ----
+
+  /**
+   * The poll loop: passes over the pollers for up to `quotaMs`, then yields to Node's event loop (promises,
+   * timers, messages); every 16 passes a checkpoint reads the clock and the stop protocol (both cost more than
+   * a pass's bookkeeping); idle, it sleeps on its Waker. Resolves when the stop protocol completes.
+   */
   run(): Promise<void> {
+    this.lastWork = performance.now();
     return new Promise((resolve, reject) => {
-      const st = this.stats;
-      let lastWork = performance.now();
-      let lastLeakScan = lastWork;
-      let lastCounters = lastWork;
-      const finish = (): void => {
-        this.wakeAll();
-        resolve();
-      };
-      const slice = (afterTimedWake = false): void => {
+      const slice = (afterTimedWake: boolean): void => {
         try {
-          const t0 = performance.now();
-          let t = t0;
-          // After a timed wake one pass is enough to know whether to sleep again: start at the checkpoint.
-          let loops = afterTimedWake ? 15 : 0;
+          const t0 = this.checkpoint();
+          // After a timed wake one pass tells whether to sleep again: start at the checkpoint.
+          let loops = afterTimedWake ? 15 : 0, t = t0;
           const loops0 = loops;
-          let worked = false;
-          this.loopNow = t0;
-          this.clock.update(t0);
           for (;;) {
-            const n = this.pollOnce();
-            loops++;
-            if (n > 0) worked = true;
-            if ((loops & 15) !== 0) continue;
-            // Every 16 passes: read the clock and the control words (both cost more than a pass's bookkeeping).
-            t = performance.now();
-            this.loopNow = t;
-            this.clock.update(t);
-            if (worked) { lastWork = t; worked = false; this.sleepMs = this.idleSleepMs; }
-            if (this.phase !== Phase.Run || Atomics.load(this.control, CTRL.stop) !== 0) {
-              const before = this.phase;
-              if (this.advanceStop()) {
-                st[S.loops] += loops - loops0;
-                st[S.busyMs] += t - t0;
-                return finish();
-              }
-              if (this.phase !== before) {
-                if (process.env.NETSTAR_DEBUG) process.stderr.write(`shard ${this.id}: stop phase ${before} -> ${this.phase} (quiesced ${Atomics.load(this.control, CTRL.quiesced)}, settled ${Atomics.load(this.control, CTRL.settled)})\n`);
-                this.wakeAll();
-              }
-            }
-            if (t - lastLeakScan > 1000) {
-              lastLeakScan = t;
-              const leaks = this.handles.scanLeaks(t, this.leakDeadlineMs);
-              if (leaks.length) {
-                st[S.leaks] += leaks.length;
-                parentPort?.postMessage({ type: 'leak', id: this.id, count: leaks.length, oldestMs: t - Math.min(...leaks.map((h) => h.heldAt)) });
-              }
-            }
-            if (this.app.counters && t - lastCounters > 200) {
-              lastCounters = t;
-              parentPort?.postMessage({ type: 'counters', id: this.id, counters: this.app.counters() });
-            }
-            if (t - t0 >= this.quotaMs) break;
-            let due = Math.min(this.app.pollAt ? this.app.pollAt() : Infinity, this.timers.nextDeadline()) - t;
-            if (this.hasStack) for (const x of this.stacks) if (x) due = Math.min(due, x.stack.pollAt() - t);
-            if (t - lastWork >= this.idleThresholdMs && due > 0.05) {
-              // Idle: sleep until a peer or the main thread wakes us, or the device poll interval passes.
-              st[S.loops] += loops - loops0;
-              st[S.busyMs] += t - t0;
-              st[S.sleeps]++;
-              st[S.held] = this.lcore.held();
-              const wakeIdx = CTRL.wakeBase + this.id;
-              const seq = Atomics.load(this.control, wakeIdx);
-              // Announce sleep, then re-check every poller: a peer that queued work before seeing the flag
-              // is caught here; one that queues after sees the flag and bumps the wake word.
-              Atomics.store(this.control, CTRL.sleepingBase + this.id, 1);
-              if (this.anyWork()) {
-                Atomics.store(this.control, CTRL.sleepingBase + this.id, 0);
-                lastWork = performance.now();
-                setImmediate(() => slice());
-                return;
-              }
-              const ts = performance.now();
-              // Back off while idle persists: 1 ms, doubling up to idleMaxSleepMs (the wake bound for devices
-              // that cannot interrupt; peers and the main thread wake us at once through the wake word).
-              const sleepMs = Math.max(0.05, Math.min(this.sleepMs, due));
-              this.sleepMs = Math.min(this.sleepMs * 2, this.idleMaxSleepMs);
-              const w = Atomics.waitAsync(this.control, wakeIdx, seq, sleepMs);
-              // A pending waitAsync does not keep a worker's event loop alive; the timer does (and bounds the sleep).
-              let resumed = false;
-              const timer = setTimeout(() => resume(false), sleepMs + 1);
-              const resume = (woken: boolean): void => {
-                if (resumed) return;
-                resumed = true;
-                clearTimeout(timer);
-                Atomics.store(this.control, CTRL.sleepingBase + this.id, 0);
-                const now = performance.now();
-                st[S.idleMs] += now - ts;
-                st[S.wakeups]++;
-                // Woken by a peer: there is work, stay awake a while. Timed out: poll a pass and, if
-                // nothing came, sleep again at once (no spinning between timed wakeups).
-                if (woken) lastWork = now;
-                slice(!woken);
-              };
-              if (w.async) void w.value.then((r) => resume(r === 'ok'));
-              else setImmediate(() => resume(true));
-              return;
-            }
+            if (this.pollOnce() > 0) this.worked = true;
+            if ((++loops & 15) !== 0) continue;
+            t = this.checkpoint();
+            if (this.stopStep()) break;
+            if (t - t0 >= this.quotaMs) return this.account(loops - loops0, t - t0, () => setImmediate(slice, false));
+            if (t - this.lastWork >= this.idleThresholdMs && this.nextDue(t) > 0.05) return this.account(loops - loops0, t - t0, () => this.idle(t, slice, reject));
           }
-          st[S.loops] += loops - loops0;
-          st[S.busyMs] += t - t0;
-          st[S.held] = this.lcore.held();
-          setImmediate(() => slice());
+          this.account(loops - loops0, t - t0, resolve);
         } catch (e) {
           reject(e);
         }
       };
-      slice();
+      slice(false);
     });
+  }
+
+  /** Reads the clock for the loop and the timers; notes whether the passes since the last one did work. */
+  private checkpoint(): number {
+    const t = performance.now();
+    this.loopNow = t;
+    this.clock.update(t);
+    if (this.worked) {
+      this.lastWork = t;
+      this.worked = false;
+      this.sleepMs = this.idleSleepMs;
+    }
+    return t;
+  }
+
+  private account(loops: number, busyMs: number, then: () => void): void {
+    const st = this.stats;
+    st[S.loops] += loops;
+    st[S.busyMs] += busyMs;
+    st[S.held] = this.lcore.held();
+    then();
+  }
+
+  /** Time until the app, a timer or a stack next needs the loop (ms from `t`). */
+  private nextDue(t: number): number {
+    let due = Math.min(this.app.pollAt ? this.app.pollAt() : Infinity, this.timers.nextDeadline()) - t;
+    if (this.hasStack) for (const x of this.stacks) if (x) due = Math.min(due, x.stack.pollAt() - t);
+    return due;
+  }
+
+  /** The re-check between announcing sleep and sleeping: any poller with work, or news from the stop protocol. */
+  private readonly hasWork = (): boolean => this.anyWork() || this.stopPending();
+
+  /**
+   * Idle: sleeps on the Waker until a peer or the main thread wakes this shard, or the device poll interval
+   * passes. Backs off while idle persists: 1 ms doubling up to idleMaxSleepMs (how late an idle shard notices
+   * a device that cannot interrupt); a wake ends the sleep at once.
+   */
+  private idle(t: number, then: (afterTimedWake: boolean) => void, fail: (e: unknown) => void): void {
+    const st = this.stats;
+    st[S.sleeps]++;
+    const ms = Math.max(0.05, Math.min(this.sleepMs, this.nextDue(t)));
+    this.sleepMs = Math.min(this.sleepMs * 2, this.idleMaxSleepMs);
+    const ts = performance.now();
+    this.waker.sleepUnless(this.hasWork, ms).then((r) => {
+      const now = performance.now();
+      st[S.idleMs] += now - ts;
+      // Woken (or work found at the re-check): stay awake a while. Timed out: poll a pass and, if nothing
+      // came, sleep again at once (no spinning between timed wakeups).
+      if (r === 'woken') {
+        st[S.wakeups]++;
+        this.lastWork = now;
+      }
+      then(r === 'timeout');
+    }, fail);
   }
 
   async stop(): Promise<ShardReport> {
@@ -695,11 +697,11 @@ export class Shard implements ShardContext {
     const handlesAtClose = this.handles.size;
     const heldAtClose = this.lcore.close();
     this.stats[S.held] = 0;
-    Atomics.add(this.control, CTRL.done, 1);
+    this.ctl.bump(CTRL.done);
     const st = this.stats;
     return {
       id: this.id, lcore: lcoreStats, heldAtClose, handlesAtClose, appErrors: st[S.appErrors], loops: st[S.loops],
-      busyMs: st[S.busyMs], idleMs: st[S.idleMs], leaks: st[S.leaks], drainedAtStop, app: appCounters,
+      busyMs: st[S.busyMs], idleMs: st[S.idleMs], leaks: st[S.leaks], drainedAtStop, droppedAtStop: st[S.droppedAtStop], badPackets: st[S.badPackets], app: appCounters,
     };
   }
 }

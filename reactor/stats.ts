@@ -1,4 +1,6 @@
 // Per-shard counters in a SharedArrayBuffer: the shard writes, the main thread reads for the live view.
+import { LAYOUT } from '../native/layout';
+
 export const MAX_PORTS = 32;
 /** Shard-wide counter indexes. */
 export const S = {
@@ -6,11 +8,16 @@ export const S = {
   fwdOut: 8, fwdIn: 9, fwdDropped: 10, tasks: 11, timers: 12, leaks: 13, ringFull: 14, steered: 15,
   /** distributor: packets for the local TCP/IP stack, packets for the NF pipeline */
   toStack: 16, toNf: 17,
+  /** packets the app still held when a stop's grace period ended (dropped) */
+  droppedAtStop: 18,
+  /** packets freed because a send named a bad offset or length (an app bug; counted, the shard goes on) */
+  badPackets: 19,
 } as const;
 export const SHARD_WORDS = 24;
-/** Per-port counter indexes (after the shard-wide block). */
-export const P = { rx: 0, tx: 1, txDropped: 2, dropped: 3, rxBytes: 4, txBytes: 5 } as const;
-export const PORT_WORDS = 6;
+const PS = LAYOUT.portStats;
+/** Per-port counter indexes (after the shard-wide block); the native offload executor writes some of them. */
+export const P = { rx: PS.rx, tx: PS.tx, txDropped: PS.txDropped, dropped: PS.dropped, rxBytes: PS.rxBytes, txBytes: PS.txBytes } as const;
+export const PORT_WORDS = PS.words;
 export const STATS_WORDS = SHARD_WORDS + MAX_PORTS * PORT_WORDS;
 
 export function portBase(port: number): number {

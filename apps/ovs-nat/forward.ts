@@ -1,7 +1,7 @@
 // The per-packet path shared by ovs-nat and the load balancer: track the connection (ct_state, TCP
 // validation), translate the packet (or the ICMP error about it), then route it: TTL, MACs, and a wait for
 // ARP when the next hop is not known yet. Synchronous except for that wait; allocates nothing otherwise.
-import { ALL_EVENTS, CONTINUE, FlowAction, FlowEvent, MetaFlow, TimeoutClass, type AsyncFlow, type FlowDistributor, type OffloadAction, type FlowHandler, type FlowProcessor, type MetaFlowHook, type PacketInfo, type SteerTarget } from '../../net/flow';
+import { ALL_EVENTS, CONTINUE, FlowAction, FlowEvent, MetaFlow, TimeoutClass, type AsyncFlow, type FlowDistributor, type OffloadAction, type OffloadRxPort, type OffloadOutPort, type FlowHandler, type FlowProcessor, type MetaFlowHook, type PacketInfo, type SteerTarget } from '../../net/flow';
 import { Verdict } from '../../reactor/app';
 import type { CounterSet } from '../../net/flow/counters';
 import type { Packet } from '../../net/packet';
@@ -226,8 +226,8 @@ export interface NativeOffloadOptions {
  * with JS; entries whose port has no TX queue here are left to JS too.
  */
 export function attachNativeOffload(shard: Shard, dist: FlowDistributor<Conn>, l3: L3, o: NativeOffloadOptions): boolean {
-  const rx: { port: number; verifyIp: boolean; verifyL4: boolean; mac: number; statsBase: number }[] = [];
-  const out: { index: number; port: number; queue: number; statsBase: number }[] = [];
+  const rx: OffloadRxPort[] = [];
+  const out: OffloadOutPort[] = [];
   shard.qps.forEach((qp, i) => {
     if (i >= 16) return;
     out.push({ index: i, port: qp.port, queue: qp.txQueue, statsBase: portBase(qp.port) });

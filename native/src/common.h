@@ -3,6 +3,7 @@
 #include <napi.h>
 #include <string>
 #include <cstdint>
+#include "layout.h"
 
 namespace netstar {
 
@@ -64,9 +65,5 @@ inline bool optBool(Napi::Env env, Napi::Object o, const char* key, bool dflt) {
   if (!v.IsBoolean()) fail(env, "ERR_INVALID_ARG", std::string(key) + " must be a boolean");
   return v.As<Napi::Boolean>().Value();
 }
-
-// Descriptor layouts shared with native/index.ts (keep in sync).
-constexpr uint32_t RX_DESC_WORDS = 10;  // slot, chunk, bufOffset, dataOff, dataLen, port, queue, rssHash, olFlags, ptype
-constexpr uint32_t TX_DESC_WORDS = 4;   // slot, dataOff, dataLen, flags
 
 }  // namespace netstar

@@ -9,6 +9,10 @@
 #include <rte_cycles.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cstdio>
+#include <sstream>
 
 namespace netstar {
 
@@ -16,6 +20,71 @@ namespace netstar {
 static std::vector<std::string>& ealArgs() {
   static std::vector<std::string> args;  // EAL may keep pointers into argv; keep the strings alive.
   return args;
+}
+
+// What rte_eal_init writes to fds 1 and 2 (getopt errors, its usage text on stdout, its log) goes to a
+// memory file instead: on failure the lines that say what went wrong become the error's message (once, no
+// usage text on the user's stdout); on success the log is passed on to stderr.
+class FdCapture {
+ public:
+  FdCapture() {
+    fflush(stdout);
+    fflush(stderr);
+    fd_ = memfd_create("netstar-eal", 0);
+    if (fd_ < 0) return;
+    out_ = dup(1);
+    err_ = dup(2);
+    if (out_ < 0 || err_ < 0) return;
+    dup2(fd_, 1);
+    dup2(fd_, 2);
+    on_ = true;
+  }
+  ~FdCapture() { finish(); }
+  std::string finish() {
+    if (fd_ < 0) return "";
+    std::string text;
+    fflush(stdout);
+    fflush(stderr);
+    if (on_) {
+      dup2(out_, 1);
+      dup2(err_, 2);
+    }
+    if (out_ >= 0) close(out_);
+    if (err_ >= 0) close(err_);
+    lseek(fd_, 0, SEEK_SET);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd_, buf, sizeof(buf))) > 0 && text.size() < (1 << 20)) text.append(buf, static_cast<size_t>(n));
+    close(fd_);
+    fd_ = out_ = err_ = -1;
+    on_ = false;
+    return text;
+  }
+
+ private:
+  int fd_ = -1, out_ = -1, err_ = -1;
+  bool on_ = false;
+};
+
+// The distinct lines of EAL's output before its usage text, without the "EAL: ", "FATAL: " and program
+// name prefixes: getopt and EAL say the same thing more than once.
+static std::string ealProblem(const std::string& text) {
+  std::istringstream in(text);
+  std::string line, out;
+  std::vector<std::string> seen;
+  while (std::getline(in, line)) {
+    if (line.rfind("Usage:", 0) == 0) break;
+    for (const char* pre : {"netstar: ", "EAL: ", "FATAL: "})
+      if (line.rfind(pre, 0) == 0) line.erase(0, strlen(pre));
+    while (!line.empty() && (line.back() == ' ' || line.back() == '.' || line.back() == '\r')) line.pop_back();
+    if (line.empty()) continue;
+    bool dup = false;
+    for (const auto& x : seen) dup = dup || x == line;
+    if (dup) continue;
+    seen.push_back(line);
+    out += (out.empty() ? "" : "; ") + line;
+  }
+  return out;
 }
 
 static Napi::Value EalInit(const Napi::CallbackInfo& info) {
@@ -40,14 +109,23 @@ static Napi::Value EalInit(const Napi::CallbackInfo& info) {
   cpu_set_t saved;
   CPU_ZERO(&saved);
   bool haveSaved = pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) == 0;
+  FdCapture capture;
   int rc = rte_eal_init(static_cast<int>(argv.size() - 1), argv.data());
+  int err = rte_errno;
+  std::string said = capture.finish();
   if (haveSaved) pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+  if (rc >= 0 && !said.empty()) {
+    if (fwrite(said.data(), 1, said.size(), stderr) != said.size()) { /* nothing more to do with a broken stderr */ }
+    fflush(stderr);
+  }
   if (rc < 0) {
-    int err = rte_errno;
-    std::string msg = std::string("EAL init failed: ") + rte_strerror(err);
+    std::string problem = ealProblem(said);
+    // rte_errno is not set on every failure path ("Success"): then only what EAL said is worth showing.
+    std::string msg = std::string("EAL init failed: ") + (problem.empty() ? rte_strerror(err) : problem + (err != 0 ? std::string(" (") + rte_strerror(err) + ")" : ""));
     if (err == EALREADY) msg += " (the EAL cannot start twice in one process)";
     Napi::Error e = makeError(env, "ERR_EAL_INIT", msg);
     e.Set("errno", Napi::Number::New(env, err));
+    e.Set("ealOutput", Napi::String::New(env, said));
     throw e;
   }
   g.ealUp = true;
@@ -65,6 +143,12 @@ static Napi::Value EalCleanup(const Napi::CallbackInfo& info) {
   rte_eal_cleanup();
   g.ealUp = false;
   return info.Env().Undefined();
+}
+
+// eal.runtimeDir() -> the EAL's runtime directory (/var/run/dpdk/<prefix>), or "" when it is not running.
+static Napi::Value EalRuntimeDir(const Napi::CallbackInfo& info) {
+  if (!global().ealUp) return Napi::String::New(info.Env(), "");
+  return Napi::String::New(info.Env(), rte_eal_get_runtime_dir());
 }
 
 static Napi::Value EalRunning(const Napi::CallbackInfo& info) {
@@ -85,6 +169,7 @@ void initEal(Napi::Env env, Napi::Object exports) {
   eal.Set("init", Napi::Function::New(env, EalInit));
   eal.Set("cleanup", Napi::Function::New(env, EalCleanup));
   eal.Set("running", Napi::Function::New(env, EalRunning));
+  eal.Set("runtimeDir", Napi::Function::New(env, EalRuntimeDir));
   eal.Set("version", Napi::Function::New(env, Version));
   eal.Set("tscHz", Napi::Function::New(env, TscHz));
   exports.Set("eal", eal);

@@ -17,10 +17,6 @@
 
 namespace netstar {
 
-constexpr uint32_t MAX_BURST = 512;
-static_assert(OFF_MAX_BURST == MAX_BURST, "offload TX lists hold one RX burst");
-constexpr uint32_t NO_QUEUE = 0xffff;
-constexpr uint32_t TX_FLAG_SET_PORT = 1u << 16;
 
 class Lcore;
 // Per-environment (per worker) state: the Lcore the fast calls act on.
@@ -95,10 +91,12 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
  public:
   /** packets the offload executor handled in the last rxInto (they are not in its descriptors) */
   uint32_t lastHandled_ = 0;
+  /** packets the last rxInto received and freed itself (empty, chained, or from a pool we did not map) */
+  uint32_t lastRxDropped_ = 0;
  private:
   std::vector<Napi::Reference<Napi::Value>> offRefs_;
   struct {
-    uint64_t rxPackets = 0, rxBursts = 0, rxMultiseg = 0, rxForeign = 0;
+    uint64_t rxPackets = 0, rxBursts = 0, rxMultiseg = 0, rxForeign = 0, rxEmpty = 0;
     uint64_t txPackets = 0, txDropped = 0, freed = 0, allocated = 0, allocFailed = 0, copied = 0;
     uint64_t ringPut = 0, ringGet = 0, ringFull = 0;
   } st_;
@@ -152,16 +150,16 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
       lastChunkLo_ = p.chunks[chunk].addr;
       lastChunkHi_ = p.chunks[chunk].addr + p.chunks[chunk].len;
     }
-    d[0] = slot;
-    d[1] = (static_cast<uint32_t>(pool) << 16) | static_cast<uint32_t>(chunk);
-    d[2] = static_cast<uint32_t>(buf - p.chunks[chunk].addr);
-    d[3] = m->data_off;
-    d[4] = m->data_len;
-    d[5] = port;
-    d[6] = queue;
-    d[7] = m->hash.rss;
-    d[8] = static_cast<uint32_t>(m->ol_flags);
-    d[9] = m->packet_type;
+    d[RXD_SLOT] = slot;
+    d[RXD_CHUNK] = (static_cast<uint32_t>(pool) << 16) | static_cast<uint32_t>(chunk);
+    d[RXD_BUF_OFFSET] = static_cast<uint32_t>(buf - p.chunks[chunk].addr);
+    d[RXD_DATA_OFF] = m->data_off;
+    d[RXD_DATA_LEN] = m->data_len;
+    d[RXD_PORT] = port;
+    d[RXD_QUEUE] = queue;
+    d[RXD_RSS] = m->hash.rss;
+    d[RXD_OL_FLAGS] = static_cast<uint32_t>(m->ol_flags);
+    d[RXD_PTYPE] = m->packet_type;
     return true;
   }
 
@@ -176,11 +174,11 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
 
   // Takes n packets named by TX descriptors (slot, dataOff, dataLen, flags) out of the table into
   // burst_, applying offset and length. All or nothing: on a bad descriptor the table is restored.
-  void takeForSend(Napi::Env env, const uint32_t* t, uint32_t n, uint32_t stride = TX_DESC_WORDS, uint32_t offW = 1, uint32_t lenW = 2) {
+  void takeForSend(Napi::Env env, const uint32_t* t, uint32_t n, uint32_t stride = TX_DESC_WORDS, uint32_t offW = TXD_DATA_OFF, uint32_t lenW = TXD_DATA_LEN) {
     uint32_t cap = static_cast<uint32_t>(table_.size());
     for (uint32_t i = 0; i < n; i++) {
       const uint32_t* d = t + i * stride;
-      uint32_t slot = d[0];
+      uint32_t slot = d[TXD_SLOT];
       const uint32_t dOff = d[offW], dLen = d[lenW];
       const char* err = nullptr;
       rte_mbuf* m = nullptr;
@@ -197,7 +195,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
       m->pkt_len = dLen;
       // TX-layout flags word: bit 16 asks to record the egress port (low 16 bits) in the mbuf, for
       // packets handed through a ring to the shard that owns the port's TX queue.
-      if (stride == TX_DESC_WORDS && (d[3] & TX_FLAG_SET_PORT)) m->port = static_cast<uint16_t>(d[3] & 0xffff);
+      if (stride == TX_DESC_WORDS && (d[TXD_FLAGS] & TX_FLAG_SET_PORT)) m->port = static_cast<uint16_t>(d[TXD_FLAGS] & 0xffff);
       m->ol_flags = 0;
       burst_[i] = m;
     }
@@ -220,6 +218,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     live(env);
     checkPort(env, port, queue, true);
     max = std::min<uint32_t>({max, nfree_, MAX_BURST});
+    lastHandled_ = lastRxDropped_ = 0;
     if (max == 0) return 0;
     uint16_t n = rte_eth_rx_burst(static_cast<uint16_t>(port), static_cast<uint16_t>(queue), burst_, static_cast<uint16_t>(max));
     uint32_t out = 0;
@@ -229,6 +228,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     rte_mbuf** table = table_.data();
     uint32_t nfree = nfree_;
     for (uint16_t i = 0; i < n && i < 4; i++) rte_prefetch0(burst_[i]);
+    uint32_t dropped = 0;
     Offload* off = off_ && off_->on && off_->rx[port].on ? off_.get() : nullptr;
     if (off != nullptr) {
       if (++off->seq == 0) off->seq = 1;
@@ -238,9 +238,13 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     for (uint16_t i = 0; i < n; i++) {
       rte_mbuf* m = burst_[i];
       if (i + 4 < n) rte_prefetch0(burst_[i + 4]);
-      if (m->nb_segs != 1) {  // chained buffers are not exposed to JS; count and drop
+      // Chained buffers are not exposed to JS, nor empty frames (net_pcap makes them from oversized records;
+      // no header to read and nothing to send): count and drop.
+      if (m->nb_segs != 1 || m->data_len == 0) {
+        if (m->nb_segs != 1) st_.rxMultiseg++;
+        else st_.rxEmpty++;
         rte_pktmbuf_free(m);
-        st_.rxMultiseg++;
+        dropped++;
         continue;
       }
       if (off != nullptr) {
@@ -258,11 +262,13 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
         freeStack[nfree++] = slot;
         rte_pktmbuf_free(m);
         st_.rxForeign++;
+        dropped++;
         continue;
       }
       out++;
     }
     nfree_ = nfree;
+    lastRxDropped_ = dropped;
     if (off != nullptr) {
       off->flushTx();
       lastHandled_ = static_cast<uint32_t>(off->handled - handledBefore);
@@ -318,9 +324,9 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
       fail(env, "ERR_INVALID_ARG", "offloadAttach: bad mask or capacity");
     off->mask = static_cast<uint32_t>(mask);
     off->capacity = static_cast<uint32_t>(capacity);
-    off->table = static_cast<const uint32_t*>(typed("table", napi_uint32_array, (static_cast<size_t>(off->mask) + 1) * 4));
+    off->table = static_cast<const uint32_t*>(typed("table", napi_uint32_array, (static_cast<size_t>(off->mask) + 1) * FT_SLOT_WORDS));
     off->entries = static_cast<int32_t*>(typed("entries", napi_int32_array, static_cast<size_t>(off->capacity) * 2 * OFF_STRIDE));
-    off->counts = static_cast<double*>(typed("counts", napi_float64_array, 256));
+    off->counts = static_cast<double*>(typed("counts", napi_float64_array, OFF_COUNTS));
     off->ctl = static_cast<const int32_t*>(typed("ctl", napi_int32_array, 2));
     Napi::Value sv = o.Get("stats");
     off->stats = static_cast<double*>(typed("stats", napi_float64_array, 1));
@@ -328,7 +334,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     auto base = [&](const Napi::Object& obj) -> int32_t {
       double b = num(obj, "statsBase");
       if (b < 0) return -1;
-      if (b + 6 > off->statsWords) fail(env, "ERR_INVALID_ARG", "offloadAttach: statsBase outside stats");
+      if (b + PORT_STATS_WORDS > off->statsWords) fail(env, "ERR_INVALID_ARG", "offloadAttach: statsBase outside stats");
       return static_cast<int32_t>(b);
     };
     Napi::Value rxv = o.Get("rx"), outv = o.Get("out");
@@ -382,7 +388,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     checkPort(env, port, queue, false);
     if (n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count must be at most " + std::to_string(MAX_BURST));
     if (n == 0) return 0;
-    if (rxLayout) takeForSend(env, t, n, RX_DESC_WORDS, 3, 4);
+    if (rxLayout) takeForSend(env, t, n, RX_DESC_WORDS, RXD_DATA_OFF, RXD_DATA_LEN);
     else takeForSend(env, t, n);
     return sendBurst(static_cast<uint16_t>(port), static_cast<uint16_t>(queue), n, retries);
   }
@@ -411,7 +417,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     rte_ring* r = ringById(env, ring);
     if (n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count must be at most " + std::to_string(MAX_BURST));
     if (n == 0) return 0;
-    if (rxLayout) takeForSend(env, t, n, RX_DESC_WORDS, 3, 4);
+    if (rxLayout) takeForSend(env, t, n, RX_DESC_WORDS, RXD_DATA_OFF, RXD_DATA_LEN);
     else takeForSend(env, t, n);
     uint32_t k = rte_ring_enqueue_burst(r, reinterpret_cast<void* const*>(burst_), n, nullptr);
     for (uint32_t i = 0; i < k; i++) free_[nfree_++] = taken_[i];
@@ -448,8 +454,8 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
   }
 
   // The fast-path area: PARAM_WORDS of parameters, then `regions_` descriptor regions of REGION_WORDS.
-  static constexpr uint32_t PARAM_WORDS = 16;
-  static constexpr uint32_t REGION_WORDS = MAX_BURST * RX_DESC_WORDS;
+  static constexpr uint32_t PARAM_WORDS = FAST_PARAM_WORDS;
+  static constexpr uint32_t REGION_WORDS = FAST_REGION_WORDS;
   std::shared_ptr<std::vector<uint32_t>> area_;
   uint32_t regions_ = 0;
   uint32_t* params() { return area_->data(); }
@@ -632,6 +638,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     set("rxBursts", st_.rxBursts);
     set("rxMultiseg", st_.rxMultiseg);
     set("rxForeign", st_.rxForeign);
+    set("rxEmpty", st_.rxEmpty);
     set("txPackets", st_.txPackets);
     set("txDropped", st_.txDropped);
     set("freed", st_.freed);
@@ -708,18 +715,19 @@ static napi_value fastCall(napi_env rawEnv, napi_callback_info) {
 
 // params[5] <- packets the offload executor handled in this call (work done, though none reach JS).
 static uint32_t bodyRx(Napi::Env env, Lcore* lc, uint32_t* p) {
-  uint32_t n = lc->rxInto(env, p[0], p[1], lc->region(env, p[3]), p[2]);
-  p[5] = lc->lastHandled_;
+  uint32_t n = lc->rxInto(env, p[FP_PORT], p[FP_QUEUE], lc->region(env, p[FP_REGION]), p[FP_COUNT]);
+  p[FP_HANDLED] = lc->lastHandled_;
+  p[FP_RX_DROPPED] = lc->lastRxDropped_;
   return n;
 }
-static uint32_t bodyTx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFrom(env, p[0], p[1], lc->region(env, p[3]), p[2], p[4], false); }
-static uint32_t bodyTxRx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFrom(env, p[0], p[1], lc->region(env, p[3]), p[2], p[4], true); }
-static uint32_t bodyFree(Napi::Env env, Lcore* lc, uint32_t* p) { lc->freeSlots(env, lc->region(env, p[3]), p[2]); return p[2]; }
-static uint32_t bodyRingPut(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringPutFrom(env, p[0], lc->region(env, p[3]), p[2]); }
-static uint32_t bodyRingPutRx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringPutFrom(env, p[0], lc->region(env, p[3]), p[2], true); }
-static uint32_t bodyRingGet(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringGetInto(env, p[0], lc->region(env, p[3]), p[2]); }
+static uint32_t bodyTx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFrom(env, p[FP_PORT], p[FP_QUEUE], lc->region(env, p[FP_REGION]), p[FP_COUNT], p[FP_RETRIES], false); }
+static uint32_t bodyTxRx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFrom(env, p[FP_PORT], p[FP_QUEUE], lc->region(env, p[FP_REGION]), p[FP_COUNT], p[FP_RETRIES], true); }
+static uint32_t bodyFree(Napi::Env env, Lcore* lc, uint32_t* p) { lc->freeSlots(env, lc->region(env, p[FP_REGION]), p[FP_COUNT]); return p[FP_COUNT]; }
+static uint32_t bodyRingPut(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringPutFrom(env, p[FP_PORT], lc->region(env, p[FP_REGION]), p[FP_COUNT]); }
+static uint32_t bodyRingPutRx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringPutFrom(env, p[FP_PORT], lc->region(env, p[FP_REGION]), p[FP_COUNT], true); }
+static uint32_t bodyRingGet(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringGetInto(env, p[FP_PORT], lc->region(env, p[FP_REGION]), p[FP_COUNT]); }
 
-static uint32_t bodyRingDrain(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringDrain(env, p[0], p[2]); }
+static uint32_t bodyRingDrain(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringDrain(env, p[FP_PORT], p[FP_COUNT]); }
 
 static void addFast(Napi::Env env, Napi::Object o, const char* name, napi_callback cb) {
   napi_value fn;

@@ -6,30 +6,20 @@
 // and transmitted on this shard's TX queue of the entry's port, without being described to JS. Anything
 // else goes to JS untouched. Same thread as the JS that writes the tables: no locking.
 //
-// Layouts shared with TS (keep in sync with net/flow/flow-table.ts and net/flow/offload.ts):
-//   flow table: 4 words per slot — lo address, hi address, lo port << 16 | hi port, proto << 24 | value + 1;
-//     linear probing from home(); value = flow index * 2 + key slot.
-//   entries: 32 int32 words per (flow, direction), direction d of flow i at (i * 2 + d) * 32.
-//   ctl: [0] epoch, [1] the flow clock (ms) written as an entry's last-seen time.
+// The layouts it reads (flow table slots and hash, entry words and flags, ctl words, port stats words) are
+// defined once in layout.h and checked against the TS side when the addon loads (native/layout.ts).
 #pragma once
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
 #include <cstdint>
 #include <cstring>
+#include "layout.h"
 
 namespace netstar {
 
-constexpr uint32_t OFF_STRIDE = 32;
-constexpr uint32_t OFF_MAX_OUT = 16;
-constexpr uint32_t OFF_MAX_BURST = 512;  // the RX burst limit of lcore.cc (MAX_BURST)
-// Entry words (net/flow/offload.ts).
-constexpr uint32_t W_FLAGS = 0, W_EPOCH = 1, W_OUT = 2, W_TAG = 3, W_OSRC = 4, W_ODST = 5, W_OPORTS = 6, W_NSRC = 7,
-                   W_NDST = 8, W_NPORTS = 9, W_DIP = 10, W_DL4 = 11, W_DMAC_HI = 12, W_DMAC_LO = 13, W_SMAC_HI = 14,
-                   W_SMAC_LO = 15, W_NPKTS = 16 /* u64 */, W_NBYTES = 18 /* u64 */, W_NLAST = 20, W_MARK = 21;
-constexpr int32_t F_VALID = 1, F_TTL = 2, F_MACS = 4, F_PORTS = 8, F_ADDRS = 16, F_NATIVE = 32;
-// Per-port stats words (reactor/stats.ts P).
-constexpr uint32_t P_RX = 0, P_TX = 1, P_TXDROPPED = 2, P_TXBYTES = 5;
+// Per-burst TX lists hold one RX burst.
+constexpr uint32_t OFF_MAX_BURST = MAX_BURST;
 
 struct OffloadRxPort {
   bool on = false, verifyIp = false, verifyL4 = false, checkMac = false;
@@ -75,14 +65,6 @@ inline uint32_t applyDelta(uint32_t cs, uint32_t d) {
   s = (s & 0xffff) + (s >> 16);
   s = (s & 0xffff) + (s >> 16);
   return ~s & 0xffff;
-}
-
-// The JS FlowTable hash (mix32 of a multiply-xor of the canonical key), in 32-bit arithmetic as JS does it.
-inline uint32_t flowHome(uint32_t proto, uint32_t lo, uint32_t hi, uint32_t ports) {
-  uint32_t h = ((lo * 0x9e3779b1u) ^ hi) + ports * 0x85ebca6bu + proto;
-  h = (h ^ (h >> 16)) * 0x85ebca6bu;
-  h = (h ^ (h >> 13)) * 0xc2b2ae35u;
-  return h ^ (h >> 16);
 }
 
 // What the first passes over a burst learned of one packet.
@@ -154,7 +136,7 @@ struct Offload {
       }
       q.slot = flowHome(proto, q.lo, q.hi, q.kports) & mask;
       q.v = 0;
-      rte_prefetch0(table + (static_cast<size_t>(q.slot) << 2));
+      rte_prefetch0(table + static_cast<size_t>(q.slot) * FT_SLOT_WORDS);
     }
     // Pass 2: the lookups (slots now on their way or in cache), prefetching the flows' entries.
     for (uint32_t i = 0; i < n; i++) {
@@ -170,10 +152,11 @@ struct Offload {
   int32_t lookup(const OffloadPre& q) const {
     uint32_t i = q.slot;
     for (uint32_t probes = 0; probes <= mask; probes++) {
-      const uint32_t* k = table + (static_cast<size_t>(i) << 2);
-      uint32_t meta = k[3];
+      const uint32_t* k = table + static_cast<size_t>(i) * FT_SLOT_WORDS;
+      uint32_t meta = k[FT_META];
       if (meta == 0) return -1;
-      if (k[0] == q.lo && k[1] == q.hi && k[2] == q.kports && (meta >> 24) == q.proto) return static_cast<int32_t>((meta & 0xffffff) - 1);
+      if (k[FT_LO] == q.lo && k[FT_HI] == q.hi && k[FT_PORTS] == q.kports && (meta >> FT_PROTO_SHIFT) == q.proto)
+        return static_cast<int32_t>((meta & FT_VALUE_MASK) - 1);
       i = (i + 1) & mask;
     }
     return -1;
@@ -196,7 +179,7 @@ struct Offload {
     const uint32_t ports = q.ports;
     auto matches = [&](const int32_t* e) {
       int32_t f = e[W_FLAGS];
-      return (f & F_VALID) && static_cast<uint32_t>(f) >> 8 == proto && static_cast<uint32_t>(e[W_OSRC]) == src &&
+      return (f & F_VALID) && static_cast<uint32_t>(f) >> F_PROTO_SHIFT == proto && static_cast<uint32_t>(e[W_OSRC]) == src &&
              static_cast<uint32_t>(e[W_ODST]) == dst && static_cast<uint32_t>(e[W_OPORTS]) == ports;
     };
     int32_t* e = matches(e0) ? e0 : matches(e1) ? e1 : nullptr;
@@ -204,7 +187,7 @@ struct Offload {
     const int32_t f = e[W_FLAGS];
     // Not for native handling, stale, or an earlier packet of this direction in this burst went to JS (its
     // later packets must follow it there, in order).
-    if (!(f & F_NATIVE) || e[W_EPOCH] != ctl[0] || e[W_MARK] == seq) return mark(e);
+    if (!(f & F_NATIVE) || e[W_EPOCH] != ctl[C_EPOCH] || e[W_MARK] == seq) return mark(e);
     const uint32_t outIdx = static_cast<uint32_t>(e[W_OUT]);
     if (outIdx >= OFF_MAX_OUT || out[outIdx].queue < 0) return mark(e);
     // Sums of native-order chunks (a ones' complement sum is byte-order neutral; see sumNative).
@@ -254,7 +237,7 @@ struct Offload {
     uint64_t* by = reinterpret_cast<uint64_t*>(e + W_NBYTES);
     *pk += 1;
     *by += len;
-    e[W_NLAST] = ctl[1];
+    e[W_NLAST] = ctl[C_CLOCK];
     counts[static_cast<uint32_t>(e[W_TAG]) & 0xff] += 1;
     handled++;
     return static_cast<int32_t>(outIdx);

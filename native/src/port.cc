@@ -4,6 +4,7 @@
 #include <rte_errno.h>
 #include <rte_ether.h>
 #include <cstdio>
+#include <cstring>
 
 namespace netstar {
 
@@ -14,6 +15,22 @@ static uint16_t portArg(const Napi::CallbackInfo& info, size_t i) {
   if (id >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port(static_cast<uint16_t>(id)))
     fail(env, "ERR_PORT", "no port " + std::to_string(id) + " (the EAL found " + std::to_string(rte_eth_dev_count_avail()) + ")");
   return static_cast<uint16_t>(id);
+}
+
+// RSS hash function names (config) -> RTE_ETH_RSS_* bits. Names, not bits, cross the boundary: TS owns the
+// policy (which functions), native owns the mapping to this DPDK version's flags.
+static const struct { const char* name; uint64_t bits; } kRssFunctions[] = {
+    {"ip", RTE_ETH_RSS_IP}, {"tcp", RTE_ETH_RSS_TCP}, {"udp", RTE_ETH_RSS_UDP}, {"sctp", RTE_ETH_RSS_SCTP},
+    {"ipv4", RTE_ETH_RSS_IPV4}, {"ipv4-tcp", RTE_ETH_RSS_NONFRAG_IPV4_TCP}, {"ipv4-udp", RTE_ETH_RSS_NONFRAG_IPV4_UDP},
+    {"ipv4-frag", RTE_ETH_RSS_FRAG_IPV4}, {"ipv6", RTE_ETH_RSS_IPV6}, {"ipv6-tcp", RTE_ETH_RSS_NONFRAG_IPV6_TCP},
+    {"ipv6-udp", RTE_ETH_RSS_NONFRAG_IPV6_UDP}, {"ipv6-frag", RTE_ETH_RSS_FRAG_IPV6}, {"l2-payload", RTE_ETH_RSS_L2_PAYLOAD},
+};
+
+static std::string rssNames(uint64_t bits) {
+  std::string out;
+  for (const auto& f : kRssFunctions)
+    if ((bits & f.bits) == f.bits) out += (out.empty() ? "" : ", ") + std::string(f.name);
+  return out.empty() ? "none" : out;
 }
 
 static std::string macString(const rte_ether_addr& a) {
@@ -62,6 +79,7 @@ static Napi::Value PortInfo(const Napi::CallbackInfo& info) {
   r.Set("rxOffloads", Napi::Number::New(env, static_cast<double>(di.rx_offload_capa)));
   r.Set("txOffloads", Napi::Number::New(env, static_cast<double>(di.tx_offload_capa)));
   r.Set("retaSize", Napi::Number::New(env, di.reta_size));
+  r.Set("hashKeySize", Napi::Number::New(env, di.hash_key_size));
   r.Set("socket", Napi::Number::New(env, rte_eth_dev_socket_id(port)));
   PortState& ps = global().ports[port];
   r.Set("rxQueues", Napi::Number::New(env, ps.rxQueues.load()));
@@ -70,7 +88,8 @@ static Napi::Value PortInfo(const Napi::CallbackInfo& info) {
   return r;
 }
 
-// port.configure(port, {pool, rxQueues, txQueues, rxDesc, txDesc, mtu, promiscuous, rss})
+// port.configure(port, {pool, rxQueues, txQueues, rxDesc, txDesc, mtu, promiscuous, rss, rssKey, rssFunctions,
+// fastFree})
 static Napi::Value PortConfigure(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint16_t port = portArg(info, 0);
@@ -106,16 +125,65 @@ static Napi::Value PortConfigure(const Napi::CallbackInfo& info) {
   uint16_t ntxd = static_cast<uint16_t>(optU32(env, o, "txDesc", 1024, 32, 32768));
   bool wantRss = optBool(env, o, "rss", nrx > 1);
   bool promisc = optBool(env, o, "promiscuous", true);
+  bool fastFree = optBool(env, o, "fastFree", false);
 
+  // RSS key: the device default unless given (the bytes are copied into `rssKey` for the configure call).
+  std::vector<uint8_t> rssKey;
+  if (o.Has("rssKey") && !o.Get("rssKey").IsUndefined()) {
+    Napi::Value kv = o.Get("rssKey");
+    if (!kv.IsTypedArray() || kv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      fail(env, "ERR_INVALID_ARG", "rssKey must be a Uint8Array");
+    Napi::Uint8Array ka = kv.As<Napi::Uint8Array>();
+    rssKey.assign(ka.Data(), ka.Data() + ka.ElementLength());
+    if (rssKey.empty() || rssKey.size() > 255) fail(env, "ERR_INVALID_ARG", "rssKey must hold 1..255 bytes");
+    if (di.hash_key_size != 0 && rssKey.size() != di.hash_key_size)
+      fail(env, "ERR_PORT_CONFIG", std::string("port ") + name + " takes an RSS key of " + std::to_string(di.hash_key_size) + " bytes, got " + std::to_string(rssKey.size()));
+  }
+  // RSS hash functions by name; explicit ones the device lacks are an error, the default is masked.
+  uint64_t rssHf = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+  bool explicitHf = false;
+  if (o.Has("rssFunctions") && o.Get("rssFunctions").IsArray()) {
+    Napi::Array fa = o.Get("rssFunctions").As<Napi::Array>();
+    rssHf = 0;
+    explicitHf = true;
+    for (uint32_t i = 0; i < fa.Length(); i++) {
+      Napi::Value v = fa.Get(i);
+      std::string fn = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+      bool found = false;
+      for (const auto& f : kRssFunctions)
+        if (fn == f.name) { rssHf |= f.bits; found = true; }
+      if (!found) fail(env, "ERR_INVALID_ARG", "unknown RSS hash function '" + fn + "'");
+    }
+  }
   rte_eth_conf conf{};
   if (wantRss && nrx > 1 && di.flow_type_rss_offloads) {
+    if (explicitHf && (rssHf & ~di.flow_type_rss_offloads) != 0)
+      fail(env, "ERR_PORT_CONFIG", std::string("port ") + name + " cannot hash on " + rssNames(rssHf & ~di.flow_type_rss_offloads) +
+                                       " (it offers: " + rssNames(di.flow_type_rss_offloads) + ")");
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-    conf.rx_adv_conf.rss_conf.rss_key = nullptr;
-    conf.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & di.flow_type_rss_offloads;
+    conf.rx_adv_conf.rss_conf.rss_key = rssKey.empty() ? nullptr : rssKey.data();
+    conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<uint8_t>(rssKey.size());
+    conf.rx_adv_conf.rss_conf.rss_hf = rssHf & di.flow_type_rss_offloads;
   }
-  if (di.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+  // MBUF_FAST_FREE only on request: it lets the driver return sent mbufs to the pool of the first one with
+  // refcnt 1 assumed, which is right only when every mbuf sent on the queue comes from one pool and is not
+  // shared. Here each shard has its own pool and packets cross shards (forward, TX hand-off), so the caller
+  // must know its traffic keeps to that before asking.
+  if (fastFree) {
+    if (!(di.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE))
+      fail(env, "ERR_PORT_CONFIG", std::string("port ") + name + " does not offer MBUF_FAST_FREE");
+    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+  }
   rc = rte_eth_dev_configure(port, static_cast<uint16_t>(nrx), static_cast<uint16_t>(ntx), &conf);
   if (rc != 0) fail(env, "ERR_PORT_CONFIG", std::string("cannot configure port ") + name + ": " + rte_strerror(-rc));
+  // Some drivers read the RSS key only through the update call (net_null), others at start from `conf`:
+  // give it both ways. Not supported there is fine: the configure call carried it.
+  if (conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS && (!rssKey.empty() || explicitHf)) {
+    rte_eth_rss_conf upd = conf.rx_adv_conf.rss_conf;
+    rc = rte_eth_dev_rss_hash_update(port, &upd);
+    if (rc != 0 && rc != -ENOTSUP)
+      fail(env, "ERR_PORT_CONFIG", std::string("cannot set the RSS key or hash functions of port ") + name + ": " + rte_strerror(-rc));
+  }
   rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
   if (rc != 0) fail(env, "ERR_PORT_CONFIG", std::string("cannot adjust descriptors of port ") + name + ": " + rte_strerror(-rc));
   int socket = rte_eth_dev_socket_id(port);
@@ -145,7 +213,33 @@ static Napi::Value PortConfigure(const Napi::CallbackInfo& info) {
   r.Set("rxDesc", Napi::Number::New(env, nrxd));
   r.Set("txDesc", Napi::Number::New(env, ntxd));
   r.Set("rss", Napi::Boolean::New(env, conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS));
+  r.Set("fastFree", Napi::Boolean::New(env, (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) != 0));
   return r;
+}
+
+// port.rssConf(port) -> { key: Uint8Array | null, functions: string }: what the device hashes with now.
+static Napi::Value PortRssConf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint16_t port = portArg(info, 0);
+  uint8_t key[256];
+  rte_eth_rss_conf rc{};
+  rc.rss_key = key;
+  rc.rss_key_len = 255;
+  rte_eth_dev_info di;
+  // A device that does not report its key size gets the common 40 bytes read back.
+  rc.rss_key_len = rte_eth_dev_info_get(port, &di) == 0 && di.hash_key_size != 0 ? di.hash_key_size : 40;
+  int r = rte_eth_dev_rss_hash_conf_get(port, &rc);
+  if (r != 0) fail(env, "ERR_PORT", std::string("cannot read the RSS configuration: ") + rte_strerror(-r));
+  Napi::Object o = Napi::Object::New(env);
+  if (rc.rss_key_len > 0) {
+    Napi::Uint8Array k = Napi::Uint8Array::New(env, rc.rss_key_len);
+    std::memcpy(k.Data(), key, rc.rss_key_len);
+    o.Set("key", k);
+  } else {
+    o.Set("key", env.Null());
+  }
+  o.Set("functions", rssNames(rc.rss_hf));
+  return o;
 }
 
 static Napi::Value PortStart(const Napi::CallbackInfo& info) {
@@ -262,6 +356,7 @@ void initPort(Napi::Env env, Napi::Object exports) {
   p.Set("stats", Napi::Function::New(env, PortStats));
   p.Set("xstats", Napi::Function::New(env, PortXstats));
   p.Set("resetStats", Napi::Function::New(env, PortResetStats));
+  p.Set("rssConf", Napi::Function::New(env, PortRssConf));
   exports.Set("port", p);
 }
 

@@ -8,6 +8,7 @@
 // Toeplitz key (e.g. 0x6d5a repeated) for the packets to arrive on the right queue in the first place.
 import { Verdict } from '../../reactor/app';
 import { Packet } from '../packet';
+import type { OffloadAttachOptions, OffloadOutPort, OffloadRxPort } from '../../native';
 import { seqLe } from '../wire/tcp';
 import { AsyncFlow, FlowAction, FlowEvent, FlowHandler, FlowOwner, Track, USER_EVENT_FIRST_BIT, USER_EVENT_LAST_BIT } from './async-flow';
 import { FlowTable, hugeTableMemory, type TableMemory } from './flow-table';
@@ -103,11 +104,7 @@ export interface FlowDistributorOptions<S> {
 
 /** What attachNative needs of the shard's Lcore (native/index.ts NativeLcore). */
 export interface NativeOffloadTarget {
-  offloadAttach?(o: {
-    table: Uint32Array; mask: number; entries: Int32Array; capacity: number; counts: Float64Array; ctl: Int32Array; stats: Float64Array;
-    rx: { port: number; verifyIp: boolean; verifyL4: boolean; mac: number; statsBase: number }[];
-    out: { index: number; port: number; queue: number; statsBase: number }[];
-  }): void;
+  offloadAttach?(o: OffloadAttachOptions): void;
 }
 
 export const DISTRIBUTOR_COUNTERS = [
@@ -627,8 +624,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
    * Lcore cannot (an older addon).
    */
   attachNative(lcore: NativeOffloadTarget, stats: Float64Array,
-    rx: { port: number; verifyIp: boolean; verifyL4: boolean; mac: number; statsBase: number }[],
-    out: { index: number; port: number; queue: number; statsBase: number }[]): boolean {
+    rx: OffloadRxPort[], out: OffloadOutPort[]): boolean {
     if (typeof lcore.offloadAttach !== 'function') return false;
     const { table, mask } = this.table.nativeView();
     lcore.offloadAttach({

@@ -1,13 +1,16 @@
 // A fixed-size hash table from canonical IPv4 flow keys to small integers, in one typed array: linear probing
 // with backward-shift deletion (no tombstones), so lookups stay short however long it runs and memory never
 // grows after construction. A slot's four words (addresses, ports, protocol and value) share a cache line.
-import { native } from '../../native';
+import { native, LAYOUT, flowKeyHash } from '../../native';
 import { srcIsLow } from './tuple';
 
-function mix32(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+// The slot arithmetic below (i << 2, words lo, hi, ports, meta; proto << 24 | value + 1) is the layout the
+// native offload executor reads (native/layout.ts LAYOUT.flowTable, checked against C++ at load). Written as
+// literals for speed; this check fails at load if the shared definition ever moves away from them.
+{
+  const ft = LAYOUT.flowTable as Record<string, number>;
+  const assumed: Record<string, number> = { slotWords: 4, lo: 0, hi: 1, ports: 2, meta: 3, protoShift: 24, valueMask: 0xffffff };
+  for (const k of Object.keys(assumed)) if (ft[k] !== assumed[k]) throw new Error(`net/flow/flow-table.ts assumes flowTable.${k} = ${assumed[k]}, the layout says ${ft[k]}`);
 }
 
 /**
@@ -79,7 +82,7 @@ export class FlowTable {
   }
 
   private home(proto: number, lo: number, hi: number, ports: number): number {
-    return mix32((Math.imul(lo, 0x9e3779b1) ^ hi) + Math.imul(ports, 0x85ebca6b) + proto) & this.mask;
+    return flowKeyHash(proto, lo, hi, ports) & this.mask;
   }
 
   /** Slot index of the entry for the tuple, or -1. The tuple may be given in either direction. */

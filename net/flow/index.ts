@@ -15,6 +15,7 @@ import * as off from './offload';
 import * as rw from './rewrite';
 
 export import tupleHash = tuple.tupleHash;
+export import hashProtoAddrsPorts = tuple.hashProtoAddrsPorts;
 export import protoHasPorts = tuple.protoHasPorts;
 export import srcIsLow = tuple.srcIsLow;
 export import formatIp = tuple.formatIp;
@@ -34,6 +35,8 @@ export type TableMemory = table.TableMemory;
 
 export import FlowOffload = off.FlowOffload;
 export type OffloadAction = off.OffloadAction;
+/** The native offload executor's options (one definition: native/index.ts). */
+export type { OffloadAttachOptions, OffloadRxPort, OffloadOutPort } from '../../native';
 export import applyChecksumDelta = rw.applyChecksumDelta;
 export import rewriteTupleHalves = rw.rewriteTupleHalves;
 

@@ -9,6 +9,7 @@
 // counted), allocated at the first offload. Where a shard attaches the native executor (FlowDistributor.
 // attachNative), entries marked native are also applied in the RX burst itself (native/src/offload.h):
 // those packets never reach JS; their counts are folded into the flows by the distributor.
+import { LAYOUT } from '../../native/layout';
 import { applyChecksumDelta } from './rewrite';
 import type { PacketInfo } from './packet-info';
 import type { TableMemory } from './flow-table';
@@ -31,16 +32,18 @@ export interface OffloadAction {
 }
 
 /** Words per entry (two 64-byte lines: the action, then what the native executor counted). */
-export const OFFLOAD_STRIDE = 32;
+export const OFFLOAD_STRIDE = LAYOUT.offloadEntry.stride;
 const STRIDE = OFFLOAD_STRIDE;
-// Word indexes within an entry (native/src/offload.h reads the same layout).
-const W_FLAGS = 0, W_EPOCH = 1, W_OUT = 2, W_TAG = 3, W_OSRC = 4, W_ODST = 5, W_OPORTS = 6, W_NSRC = 7, W_NDST = 8,
-  W_NPORTS = 9, W_DIP = 10, W_DL4 = 11, W_DMAC_HI = 12, W_DMAC_LO = 13, W_SMAC_HI = 14, W_SMAC_LO = 15,
-  W_NPKTS = 16, W_NBYTES = 18, W_NLAST = 20;
+// Word indexes within an entry: the layout shared with native/src/offload.h (native/layout.ts, checked at load).
+const E = LAYOUT.offloadEntry;
+const W_FLAGS = E.flags, W_EPOCH = E.epoch, W_OUT = E.out, W_TAG = E.tag, W_OSRC = E.osrc, W_ODST = E.odst, W_OPORTS = E.oports,
+  W_NSRC = E.nsrc, W_NDST = E.ndst, W_NPORTS = E.nports, W_DIP = E.dIp, W_DL4 = E.dL4, W_DMAC_HI = E.dmacHi, W_DMAC_LO = E.dmacLo,
+  W_SMAC_HI = E.smacHi, W_SMAC_LO = E.smacLo, W_NPKTS = E.npkts, W_NBYTES = E.nbytes, W_NLAST = E.nlast;
 // Flag bits (the protocol sits in bits 8..15). F_NATIVE: the native RX path may execute the entry.
-const F_VALID = 1, F_TTL = 2, F_MACS = 4, F_PORTS = 8, F_ADDRS = 16, F_NATIVE = 32;
+const FL = LAYOUT.offloadFlags;
+const F_VALID = FL.valid, F_TTL = FL.ttl, F_MACS = FL.macs, F_PORTS = FL.ports, F_ADDRS = FL.addrs, F_NATIVE = FL.native;
 /** ctl words: [0] epoch, [1] the flow clock in whole ms (what native writes as an entry's last-seen time). */
-const C_EPOCH = 0, C_CLOCK = 1;
+const C_EPOCH = LAYOUT.offloadCtl.epoch, C_CLOCK = LAYOUT.offloadCtl.clock;
 const TWO32 = 0x100000000;
 
 /** Sum of (~old + new) over the two 16-bit halves of a 32-bit field that changed (0 if unchanged). */

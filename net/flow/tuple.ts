@@ -1,12 +1,8 @@
 // Flow tuples as plain numbers: the symmetric tuple hash the runtime steers by (same value as
 // net/steer.ts flowHash for a frame carrying that tuple), canonical ordering, and formatting for dumps.
+import { hashProtoAddrsPorts } from '../steer';
 
-/** The mixer of net/steer.ts (murmur3-style finalizer); kept identical so both hash the same tuple alike. */
-function mix(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
-  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
-  return (h ^ (h >>> 16)) >>> 0;
-}
+export { hashProtoAddrsPorts };
 
 /**
  * Symmetric hash of an IPv4 tuple: equal for (a, b, pa, pb) and (b, a, pb, pa). `portsUsed` false (ICMP,
@@ -15,8 +11,7 @@ function mix(h: number): number {
  * delivers that frame to; a unit test pins the two together (test/flow/tuple.test.ts).
  */
 export function tupleHash(proto: number, a: number, b: number, pa: number, pb: number, portsUsed: boolean): number {
-  const ports = portsUsed ? (pa ^ pb) & 0xffff : 0;
-  return mix(((a >>> 0) ^ (b >>> 0)) + Math.imul(ports, 0x9e3779b1) + proto);
+  return hashProtoAddrsPorts(proto, a, b, pa, pb, portsUsed);
 }
 
 /** flowHash uses the ports only for TCP and UDP. */
