@@ -1,8 +1,8 @@
 // Bad config and bad arguments: a clear message, a non-zero exit, never a crash or a stack trace.
 import * as fs from 'fs';
 import * as path from 'path';
-import { runCli } from '../helpers/proc';
-import { filePrefix, tmpDir, writeJson } from '../helpers/netstar';
+import { runCli } from '../../tools/proc';
+import { filePrefix, tmpDir, writeJson } from '../../tools/netstar';
 
 const dir = tmpDir('clierr');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -2,7 +2,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { filePrefix, runUntilSent, tmpDir, writeJson } from '../helpers/netstar';
+import { filePrefix, runUntilSent, tmpDir, writeJson } from '../../tools/netstar';
 
 const PY = '/usr/bin/python3';
 
