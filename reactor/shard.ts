@@ -10,7 +10,7 @@ import { CrossShard, DpdkQueuePair, RingKind, RingMatrix, ShardIO } from '../net
 import { flowHash, Reta, RX_RSS_HASH } from '../net/steer';
 import { ShardStack, type PortStackConfig } from '../net/netstack';
 import { S } from './stats';
-import { AppModule, ShardApp, Verdict } from './app';
+import { AppModule, ShardApp, Verdict, appOfModule } from './app';
 import { HandleTable, PacketHandle } from './handles';
 import { RingMatrix as MsgMatrix, type RingMatrixInit } from './msgring';
 import { Messenger } from './messages';
@@ -285,8 +285,9 @@ export class Shard implements ShardContext {
 
   async start(): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const mod = require(path.resolve(__dirname, '..', this.init.appPath)) as { default: AppModule };
-    this.app = await mod.default.createShard(this, this.init.settings);
+    const app = appOfModule(require(path.resolve(__dirname, '..', this.init.appPath)));
+    if (!app) throw new Error(`${this.init.appPath} no longer exports an app`);
+    this.app = await app.createShard(this, this.init.settings);
   }
 
   /** Port index (position in config.ports) of a DPDK port id. */
