@@ -153,7 +153,7 @@ export async function runNf(o: RunNfOptions): Promise<NfResult> {
     } catch (e) {
       await cli.stop({ timeoutMs: 10000 });
       const s = lastStats(cli.stdout());
-      throw new NfRunError(`${(e as Error).message}; last STATS: ${s ? JSON.stringify({ ports: s.ports, held: s.held }) : 'none'}\n${tail(cli.stderr())}`, cli.stdout(), cli.stderr(), cli.exitInfo()?.code ?? null);
+      throw new NfRunError(`${(e as Error).message}; last STATS: ${s ? JSON.stringify({ ports: s.ports.map((q) => ({ rx: q.rx, tx: q.tx, drops: q.drops })), held: s.held }) : 'none'}\n${tail(cli.stderr())}`, cli.stdout(), cli.stderr(), cli.exitInfo()?.code ?? null);
     }
     const r = await cli.stop({ timeoutMs: 15000 });
     if (r.killed) throw new NfRunError(`${o.app} did not exit within 15 s of SIGINT (killed)\n${tail(cli.output())}`, cli.stdout(), cli.stderr(), null);
