@@ -37,3 +37,16 @@ export import flowHash = steer.flowHash;
 export * as wire from './net/wire';
 export * as flow from './net/flow';
 export * as stack from './net/stack';
+
+// ---- testing an NF: run it over pcap ports in a child process (see tools/harness.ts), pcap files ----
+import * as harness from './tools/harness';
+import * as pcapio from './tools/pcap';
+export import runNf = harness.runNf;
+export import NfRunError = harness.NfRunError;
+export type RunNfOptions = harness.RunNfOptions;
+export type NfPortInput = harness.NfPortInput;
+export type NfProgress = harness.NfProgress;
+export type NfResult = harness.NfResult;
+export import readPcap = pcapio.readPcap;
+export import writePcap = pcapio.writePcap;
+export type PcapRecord = pcapio.PcapRecord;
