@@ -13,7 +13,7 @@ describe('API reference', () => {
 
   test('typedoc (typedoc.json, entry index.ts) writes pages for the app contract, ShardContext and the harness', async () => {
     const r = await runCommand(process.execPath, [path.join(REPO, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', out], { cwd: REPO, timeoutMs: 240000 });
-    expect({ code: r.code, errors: r.stdout.match(/Found (\d+) errors/)?.[1] }).toEqual({ code: 0, errors: '0' });
+    expect({ code: r.code, errors: (r.stdout + r.stderr).match(/Found (\d+) errors/)?.[1] }).toEqual({ code: 0, errors: '0' });
     const page = (p: string): string => fs.readFileSync(path.join(out, p), 'utf8');
     expect(page('interfaces/ShardContext.html')).toMatch(/Keeps a packet past the current call/);
     expect(page('interfaces/AppModule.html')).toMatch(/createShard/);
