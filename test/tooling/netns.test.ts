@@ -125,7 +125,7 @@ describe('Topology', () => {
   });
 
   describe('a process that forgets destroy()', () => {
-    const helper = path.resolve(__dirname, '..', 'helpers', 'netns.js');
+    const helper = path.resolve(__dirname, '..', '..', 'tools', 'netns.js');
     // Sets up a topology with a veth pair and a child, prints READY <prefix> <child pid>, then does `action`
     // when it gets SIGUSR2 (so that the test can look at the namespaces first).
     const script = (action: string): string => `
