@@ -43,8 +43,9 @@ export interface RunNfOptions {
   /** Shards (worker threads); one shard reads each port and steers packets to the others. Default 1. */
   shards?: number;
   /**
-   * When to stop the run. Default: every input frame was received, no mbuf is held, and no counter moved for
-   * `settleMs`. An app that keeps packets or sends without input (timers) needs its own condition.
+   * When to stop the run. Default: every input frame was received and no counter (ports, app, mbufs held)
+   * moved for `settleMs` — a port's stack keeps a steady few mbufs. An app that keeps packets longer than that
+   * or sends without input (timers) needs its own condition.
    */
   until?: (p: NfProgress) => boolean;
   /** Quiet time before the default condition holds, in ms. Default 250. */
@@ -125,8 +126,8 @@ export async function runNf(o: RunNfOptions): Promise<NfResult> {
       ...extra,
       eal,
       ports: o.ports.map((p, i) => ({ ...(p.config ?? {}), name: `net_pcap${i}` })),
-      shards: o.shards ?? 1,
-      app: o.settings ?? {},
+      shards: o.shards ?? extra.shards ?? 1,
+      app: o.settings ?? extra.app ?? {},
     };
     const cfgFile = path.join(dir, 'config.json');
     fs.writeFileSync(cfgFile, JSON.stringify(cfg, null, 2));
@@ -138,7 +139,7 @@ export async function runNf(o: RunNfOptions): Promise<NfResult> {
         const k = JSON.stringify([p.ports, p.app, p.held]);
         const now = Date.now();
         if (k !== key) { key = k; since = now; }
-        return p.ports.every((q, i) => q.rx >= p.input[i]) && p.held === 0 && now - since >= settleMs;
+        return p.ports.every((q, i) => q.rx >= p.input[i]) && now - since >= settleMs;
       };
     })());
 

@@ -36,6 +36,16 @@ describe('runNf', () => {
     expect(r.mbufs).toEqual({ held: 0, leaked: 0 });
   });
 
+  test('a port with a stack (ports[i].config): an ARP request for its address gets the reply; the stack\'s steady mbufs do not stall the stop', async () => {
+    // who-has 198.18.7.2 tell 198.18.7.1 (02:00:00:00:00:01), padded to 60 bytes.
+    const req = Buffer.alloc(60);
+    Buffer.from('ffffffffffff02000000000108060001080006040001020000000001c6120701000000000000c6120702', 'hex').copy(req);
+    const r = await runNf({ app: 'echo', settings: { port: 7 }, ports: [{ frames: [req], config: { stack: { address: '198.18.7.2/24' } } }] });
+    // net_pcap's MAC is 02:70:63:61:70:00 ("pcap" + index).
+    expect(r.output[0].map((f) => Buffer.from(f).toString('hex'))).toEqual(['020000000001027063617000080600010800060400020270636170' + '00c6120702020000000001c6120701']);
+    expect(r.mbufs).toEqual({ held: 0, leaked: 0 });
+  });
+
   test('bad settings reject with the CLI message', async () => {
     const e = await runNf({ app: 'l2fwd', settings: { mode: 'teleport' }, ports: [{}] }).then(() => null, (x: unknown) => x);
     expect(e).toBeInstanceOf(NfRunError);
