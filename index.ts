@@ -10,22 +10,20 @@ import * as pkt from './net/packet';
 import * as steer from './net/steer';
 
 // ---- the app contract ----
-export type AppModule<S = unknown> = app.AppModule<S>;
-export type ShardApp = app.ShardApp;
+export type { AppModule, ShardApp } from './reactor/app';
 export import Verdict = app.Verdict;
 export type { ShardContext, PortView } from './reactor/context';
-export type TaskHandle<A extends unknown[], R> = tasks.TaskHandle<A, R>;
+export type { TaskHandle } from './reactor/tasks';
 export import defineTask = tasks.defineTask;
 export type { PacketHandle } from './reactor/handles';
-export type Timer = timers.Timer;
-export type Clock = timers.Clock;
+export type { Timer, Clock } from './reactor/timers';
 export import LowresClock = timers.LowresClock;
 
 // ---- config ----
-export type Config = cfg.Config;
-export type ConfigInput = cfg.ConfigInput;
+export type { Config, ConfigInput } from './reactor/config';
 export import parseConfig = cfg.parseConfig;
 export import NetstarError = nat.NetstarError;
+export type { PortInfo } from './native';
 
 // ---- packets and queue pairs ----
 export import Packet = pkt.Packet;
@@ -37,3 +35,17 @@ export import flowHash = steer.flowHash;
 export * as wire from './net/wire';
 export * as flow from './net/flow';
 export * as stack from './net/stack';
+
+// ---- testing an NF: run it over pcap ports in a child process (see tools/harness.ts), pcap files ----
+import * as harness from './tools/harness';
+import * as pcapio from './tools/pcap';
+export import runNf = harness.runNf;
+export import NfRunError = harness.NfRunError;
+export type { RunNfOptions, NfPortInput, NfProgress, NfResult } from './tools/harness';
+export type { Summary as RunSummary } from './tools/netstar';
+export import readPcap = pcapio.readPcap;
+export import writePcap = pcapio.writePcap;
+export import parsePcap = pcapio.parsePcap;
+export import PcapWriter = pcapio.PcapWriter;
+export import PcapError = pcapio.PcapError;
+export type { PcapFile, PcapRecord, PcapTimestamp, PcapWriterOptions } from './tools/pcap';

@@ -4,8 +4,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Topology } from '../test/helpers/netns';
-import { waitFor } from '../test/helpers/wait';
+import { Topology } from '../tools/netns';
+import { waitFor } from '../tools/wait';
 import { BenchResult, CLI, median, printTable, finish } from './common';
 
 interface WrkResult { rps: number; p50: number; p90: number; p99: number }

@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { generateUdpFlowsPcap } from './pcapgen';
+import { generateUdpFlowsPcap } from '../tools/pcapgen';
 import { BenchResult, median, oursTxPps, printTable, testpmdTxPps, finish } from './common';
 
 export interface L2fwdBenchOptions { rounds: number; seconds: number; json: boolean; core: number }

@@ -4,8 +4,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { buildUdpFrame } from './pcapgen';
-import { writePcap } from '../net/pcap';
+import { buildUdpFrame } from '../tools/pcapgen';
+import { writePcap } from '../tools/pcap';
 import { BenchResult, median, oursTxPps, printTable, testpmdTxPps, finish } from './common';
 
 export async function benchLb(o: { rounds: number; seconds: number; json: boolean; core: number }): Promise<BenchResult> {

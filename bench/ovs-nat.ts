@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { generateUdpFlowsPcap } from './pcapgen';
+import { generateUdpFlowsPcap } from '../tools/pcapgen';
 import { BenchResult, CLI, finish, median, printTable, runFor } from './common';
 import { OvsDpdk, ensureOvsDpdk, onAbort } from './ovs/ovs';
 

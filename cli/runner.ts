@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Engine, EngineSummary } from '../reactor/engine';
-import { APPS, AppModule } from '../reactor/app';
+import { APPS, AppModule, appOfModule } from '../reactor/app';
 import { Config } from '../reactor/config';
 import { NetstarError } from '../native';
 import { S } from '../reactor/stats';
@@ -25,17 +25,28 @@ export interface RunOptions {
 
 export interface RunResult { summary: EngineSummary; exitCode: number }
 
+/**
+ * Loads the app `name`: a built-in app by name (see APPS), or a user's module by path — anything with a `/`
+ * or ending in `.js`/`.cjs`, relative to the current directory (./my-nf.js) or absolute. The module may
+ * `export default app` or set CommonJS `module.exports = app`.
+ */
 export function loadApp(name: string): { app: AppModule; appPath: string } {
-  // A path (./my-nf.js, /abs/app.js) loads a user's own app module; a name loads a built-in one.
-  const isPath = name.includes('/') || name.endsWith('.js');
-  const rel = isPath ? path.resolve(name) : APPS[name];
-  if (!rel) throw new NetstarError('ERR_CONFIG', `unknown app '${name}'; apps: ${Object.keys(APPS).join(', ')} (or a path to an app module)`);
-  if (isPath && !fs.existsSync(rel)) throw new NetstarError('ERR_CONFIG', `app module '${rel}' does not exist`);
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const mod = require(path.resolve(__dirname, '..', rel)) as { default?: AppModule };
-  if (!mod.default || typeof mod.default.createShard !== 'function' || typeof mod.default.settings !== 'function')
-    throw new NetstarError('ERR_CONFIG', `'${name}' does not export an app (default export with settings() and createShard())`);
-  return { app: mod.default, appPath: rel };
+  const isPath = name.includes('/') || /\.c?js$/.test(name);
+  const file = isPath ? path.resolve(process.cwd(), name) : Object.hasOwn(APPS, name) ? path.resolve(__dirname, '..', APPS[name]) : '';
+  if (!file) throw new NetstarError('ERR_CONFIG', `unknown app '${name}'; apps: ${Object.keys(APPS).join(', ')} (or a path to an app module, e.g. ./my-nf.js)`);
+  if (isPath && !fs.existsSync(file)) throw new NetstarError('ERR_CONFIG', `app module '${file}' does not exist`);
+  let mod: unknown;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    mod = require(file);
+  } catch (e) {
+    throw new NetstarError('ERR_CONFIG', `cannot load app module '${file}': ${(e as Error)?.message ?? String(e)}`);
+  }
+  const app = appOfModule(mod);
+  if (!app)
+    throw new NetstarError('ERR_CONFIG', `'${name}' does not export an app: \`export default app\` or \`module.exports = app\`, an object with settings() and createShard()`);
+  // Shards load the same file by absolute path (they resolve it against dist/, which leaves an absolute path as is).
+  return { app, appPath: file };
 }
 
 function fmtRate(x: number): string {

@@ -61,3 +61,16 @@ export const APPS: Record<string, string> = {
   'ovs-nat': 'apps/ovs-nat/index',
   'load-balancer': 'apps/load-balancer/index',
 };
+
+/**
+ * The app a loaded module exports: `export default app` (compiled to `exports.default`) or CommonJS
+ * `module.exports = app`. Null when neither is an object with `settings()` and `createShard()`.
+ */
+export function appOfModule(mod: unknown): AppModule | null {
+  const isApp = (x: unknown): x is AppModule =>
+    typeof x === 'object' && x !== null
+    && typeof (x as AppModule).settings === 'function' && typeof (x as AppModule).createShard === 'function';
+  const def = typeof mod === 'object' && mod !== null ? (mod as { default?: unknown }).default : undefined;
+  if (isApp(def)) return def;
+  return isApp(mod) ? mod : null;
+}

@@ -10,7 +10,7 @@ import { CrossShard, DpdkQueuePair, RingKind, RingMatrix, ShardIO } from '../net
 import { flowHash, Reta, RX_RSS_HASH } from '../net/steer';
 import { ShardStack, type PortStackConfig } from '../net/netstack';
 import { S } from './stats';
-import { AppModule, ShardApp, Verdict } from './app';
+import { AppModule, ShardApp, Verdict, appOfModule } from './app';
 import { HandleTable, PacketHandle } from './handles';
 import { RingMatrix as MsgMatrix, type RingMatrixInit } from './msgring';
 import { Control, CTRL } from './control';
@@ -290,10 +290,11 @@ export class Shard implements ShardContext {
 
   async start(): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const mod = require(path.resolve(__dirname, '..', this.init.appPath)) as { default: AppModule };
-    this.app = await mod.default.createShard(this, this.init.settings);
-    const app = this.app;
-    if (app.counters) this.timers.setInterval(() => parentPort?.postMessage({ type: 'counters', id: this.id, counters: app.counters!() }), 200);
+    const app = appOfModule(require(path.resolve(__dirname, '..', this.init.appPath)));
+    if (!app) throw new Error(`${this.init.appPath} no longer exports an app`);
+    this.app = await app.createShard(this, this.init.settings);
+    const appRef = this.app;
+    if (appRef.counters) this.timers.setInterval(() => parentPort?.postMessage({ type: 'counters', id: this.id, counters: appRef.counters!() }), 200);
   }
 
   /** Port index (position in config.ports) of a DPDK port id. */

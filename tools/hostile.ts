@@ -10,7 +10,7 @@ import * as path from 'path';
 import {
   ArpRepr, ArpView, EthernetRepr, EthernetView, EtherType, IcmpView, Ipv4Repr, Ipv4View, TcpRepr, TcpView, UdpRepr, UdpView,
 } from '../net/wire';
-import { PcapWriter } from '../net/pcap';
+import { PcapWriter } from './pcap';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'cli', 'netstar.js');

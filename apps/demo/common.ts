@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Topology } from '../../test/helpers/netns';
+import { Topology } from '../../tools/netns';
 
 export const CLI = path.resolve(__dirname, '..', '..', 'cli', 'netstar.js');
 

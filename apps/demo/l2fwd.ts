@@ -4,8 +4,8 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { buildL2Topology } from '../../test/helpers/l2topo';
-import { waitFor } from '../../test/helpers/wait';
+import { buildL2Topology } from '../../tools/l2topo';
+import { waitFor } from '../../tools/wait';
 import { CLI, runDemo, say } from './common';
 
 runDemo(async (topo, dir) => {

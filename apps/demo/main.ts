@@ -5,8 +5,8 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { buildNatTopology, PEER_SERVER, PY } from '../../test/nat/topo';
-import { waitFor } from '../../test/helpers/wait';
+import { buildNatTopology, PEER_SERVER, PY } from '../../tools/nattopo';
+import { waitFor } from '../../tools/wait';
 import { CLI, runDemo, say } from './common';
 
 runDemo(async (topo, dir) => {

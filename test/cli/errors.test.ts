@@ -2,8 +2,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runCli } from '../helpers/proc';
-import { filePrefix, tmpDir, writeJson } from '../helpers/netstar';
+import { runCli } from '../../tools/proc';
+import { filePrefix, tmpDir, writeJson } from '../../tools/netstar';
 
 const dir = tmpDir('clierr');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -2,8 +2,8 @@
 // service owned by shard 0. All calls arrive, none overlaps another on the owner, and no mbuf leaks.
 import * as fs from 'fs';
 import * as path from 'path';
-import { generateUdpFlowsPcap } from '../../bench/pcapgen';
-import { filePrefix, runUntilSent, tmpDir, writeJson } from '../helpers/netstar';
+import { generateUdpFlowsPcap } from '../../tools/pcapgen';
+import { filePrefix, runUntilSent, tmpDir, writeJson } from '../../tools/netstar';
 
 describe('SharedService across shards (submitTo)', () => {
   const dir = tmpDir('sharedsvc');

@@ -1,8 +1,10 @@
-// l2fwd over net_pcap: frames made by scapy go in, the written pcap is checked with tshark and scapy.
+// l2fwd over net_pcap: frames made by scapy go in, the written pcap is checked with tshark and scapy. Run
+// through the NF harness (tools/harness.ts runNf), as a user's own test would.
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { filePrefix, runUntilSent, tmpDir, writeJson } from '../helpers/netstar';
+import { tmpDir } from '../../tools/netstar';
+import { runNf } from '../../tools/harness';
 
 const PY = '/usr/bin/python3';
 
@@ -11,7 +13,7 @@ describe('l2fwd pcap in -> pcap out', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   test('every frame is forwarded with rewritten MACs and an intact payload; runts are dropped and counted', async () => {
-    const inPcap = path.join(dir, 'in.pcap'), outPcap = path.join(dir, 'out.pcap'), empty = path.join(dir, 'empty.pcap'), sink = path.join(dir, 'sink.pcap');
+    const inPcap = path.join(dir, 'in.pcap');
     // 300 frames of varied sizes and protocols, plus 2 runts (10 bytes) that must be dropped.
     execFileSync(PY, ['-c', `
 from scapy.all import *
@@ -25,20 +27,22 @@ for i in range(300):
 pk.insert(100, Raw(b'0123456789'))
 pk.insert(200, Raw(b'abcdefghij'))
 wrpcap('${inPcap}', pk)
-wrpcap('${empty}', [])
 `]);
-    const cfg = writeJson(dir, 'cfg.json', {
-      eal: { vdevs: [`net_pcap0,rx_pcap=${inPcap},tx_pcap=${sink}`, `net_pcap1,rx_pcap=${empty},tx_pcap=${outPcap}`], filePrefix: filePrefix('pc') },
-      ports: [{ name: 'net_pcap0' }, { name: 'net_pcap1' }],
-      statsIntervalMs: 100,
-      app: { mode: 'mac', peers: ['02:00:00:00:00:10', '02:00:00:00:00:11'] },
+    // Port 0 reads in.pcap, port 1 reads nothing; the harness keeps out0.pcap / out1.pcap in `dir`.
+    const r = await runNf({
+      app: 'l2fwd',
+      settings: { mode: 'mac', peers: ['02:00:00:00:00:10', '02:00:00:00:00:11'] },
+      ports: [{ pcap: inPcap }, {}],
+      outDir: dir,
     });
-    const s = await runUntilSent('l2fwd', cfg, 1, 300, 'l2fwd to forward 300 frames');
-    expect(s.ports[0].rx).toBe(302);
-    expect(s.ports[0].dropped).toBe(2);
-    expect(s.ports[1].tx).toBe(300);
-    expect(s.leaked).toBe(0);
-    expect(s.heldAtClose).toBe(0);
+    expect(r.exitCode).toBe(0);
+    expect(r.ports[0].rx).toBe(302);
+    expect(r.ports[0].dropped).toBe(2);
+    expect(r.ports[1].tx).toBe(300);
+    expect(r.output[1]).toHaveLength(300);
+    expect(r.output[0]).toHaveLength(0);
+    expect(r.mbufs).toEqual({ held: 0, leaked: 0 });
+    const outPcap = r.outputPcaps[1];
 
     // tshark: 300 frames, all with the rewritten addresses; src is port 1's MAC as the EAL reported it.
     const fields = execFileSync('tshark', ['-r', outPcap, '-T', 'fields', '-e', 'eth.src', '-e', 'eth.dst', '-e', 'frame.len', '-e', 'ip.src'], { encoding: 'utf8' })

@@ -5,10 +5,10 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { withTopology, type Topology } from '../helpers/netns';
-import type { ManagedProcess } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
-import { appCounters, filePrefix, startAppIn, stopChecked, tmpDir, writeJson } from '../helpers/netstar';
+import { withTopology, type Topology } from '../../tools/netns';
+import type { ManagedProcess } from '../../tools/proc';
+import { waitFor } from '../../tools/wait';
+import { appCounters, filePrefix, startAppIn, stopChecked, tmpDir, writeJson } from '../../tools/netstar';
 import { BACKENDS, COUNT_CLIENT, PY, VIP, buildLbTopology, startBackend, type LbTopology } from './topo';
 
 interface CountResult { counts: Record<string, number>; peers: string[]; errors: number }

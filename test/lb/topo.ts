@@ -5,9 +5,9 @@
 // 198.18.2.1 is the source the backends see (full NAT: they have no route to the clients).
 import * as fs from 'fs';
 import * as path from 'path';
-import { Topology } from '../helpers/netns';
-import { buildHop, hopConfig } from '../helpers/hop';
-import type { ManagedProcess } from '../helpers/proc';
+import { Topology } from '../../tools/netns';
+import { buildHop, hopConfig } from '../../tools/hop';
+import type { ManagedProcess } from '../../tools/proc';
 
 export const PY = '/usr/bin/python3';
 export const VIP = '198.18.1.100';

@@ -4,11 +4,11 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { withTopology } from '../helpers/netns';
-import { buildL2Topology } from '../helpers/l2topo';
-import { CLI_PATH } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
-import { filePrefix, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
+import { withTopology } from '../../tools/netns';
+import { buildL2Topology } from '../../tools/l2topo';
+import { CLI_PATH } from '../../tools/proc';
+import { waitFor } from '../../tools/wait';
+import { filePrefix, summaryOf, tmpDir, writeJson } from '../../tools/netstar';
 
 describe('linkem between Linux hosts', () => {
   const dir = tmpDir('linkem');

@@ -1,7 +1,7 @@
 // ovs-nat and load-balancer config errors: the CLI exits 2 with the path of each problem, no stack trace.
 import * as fs from 'fs';
-import { runCli } from '../helpers/proc';
-import { filePrefix, tmpDir, writeJson } from '../helpers/netstar';
+import { runCli } from '../../tools/proc';
+import { filePrefix, tmpDir, writeJson } from '../../tools/netstar';
 
 const dir = tmpDir('natcfg');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

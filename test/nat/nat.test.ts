@@ -5,11 +5,11 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { withTopology, type Topology } from '../helpers/netns';
-import type { ManagedProcess } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
-import { appCounters, filePrefix, startAppIn, stopChecked, tmpDir, writeJson } from '../helpers/netstar';
-import { buildNatTopology, PEER_SERVER, PY, type NatTopology } from './topo';
+import { withTopology, type Topology } from '../../tools/netns';
+import type { ManagedProcess } from '../../tools/proc';
+import { waitFor } from '../../tools/wait';
+import { appCounters, filePrefix, startAppIn, stopChecked, tmpDir, writeJson } from '../../tools/netstar';
+import { buildNatTopology, PEER_SERVER, PY, type NatTopology } from '../../tools/nattopo';
 
 function startNat(topo: Topology, t: NatTopology, dir: string, name: string, app: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<ManagedProcess> {
   return startAppIn(topo, 'nat', 'ovs-nat', writeJson(dir, `${name}.json`, t.config(app, extra)));

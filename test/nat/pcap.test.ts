@@ -1,4 +1,4 @@
-// ovs-nat over net_pcap: 1,024 UDP flows (bench/pcapgen) go in on the inside port, four datagrams each
+// ovs-nat over net_pcap: 1,024 UDP flows (tools/pcapgen) go in on the inside port, four datagrams each
 // (round after round); the outside pcap is checked with tshark — every datagram translated to the NAT range,
 // unique translated tuples, each flow's datagrams translated alike, TTL decremented, MACs rewritten to the
 // static gateway, IP and UDP checksums good. Rounds 1-3 go through the conntrack handler (new, new as the
@@ -7,9 +7,9 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { generateUdpFlowsPcap } from '../../bench/pcapgen';
-import { readPcap, writePcap } from '../../net/pcap';
-import { filePrefix, runUntilSent, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
+import { generateUdpFlowsPcap } from '../../tools/pcapgen';
+import { readPcap, writePcap } from '../../tools/pcap';
+import { filePrefix, runUntilSent, summaryOf, tmpDir, writeJson } from '../../tools/netstar';
 import { frame } from '../flow/helpers';
 import { internetChecksum } from '../../net/wire/checksum';
 

@@ -1,8 +1,8 @@
 // A shard that dies stops the whole process with a clear message and a non-zero exit.
 import * as fs from 'fs';
 import * as path from 'path';
-import { runCli } from '../helpers/proc';
-import { filePrefix, tmpDir, writeJson } from '../helpers/netstar';
+import { runCli } from '../../tools/proc';
+import { filePrefix, tmpDir, writeJson } from '../../tools/netstar';
 
 describe('a dying shard', () => {
   const dir = tmpDir('crash');

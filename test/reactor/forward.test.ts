@@ -3,9 +3,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { startCli } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
-import { filePrefix, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
+import { startCli } from '../../tools/proc';
+import { waitFor } from '../../tools/wait';
+import { filePrefix, summaryOf, tmpDir, writeJson } from '../../tools/netstar';
 
 const APP = path.join(__dirname, 'apps', 'fwdcheck.js');
 const N = 4000;

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { MessageCodec, Message, MsgRing, RemoteError, ReplyMessage, RingMatrix, Waker } from '../../reactor/msgring';
 import { Prng } from '../wire/prng';
-import { waitFor } from '../helpers/wait';
+import { waitFor } from '../../tools/wait';
 import { C, STOP_SEQ, WorkerJob, WorkerReport, fnv1a, mix, payloadByte, payloadLen } from './msgring.worker';
 
 const WORKER = path.join(__dirname, 'msgring.worker.js');

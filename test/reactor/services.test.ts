@@ -2,9 +2,9 @@
 // across shards, Sharded<T>, and timers that fire in order and on time while the shard is busy.
 import * as fs from 'fs';
 import * as path from 'path';
-import { startCli } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
-import { filePrefix, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
+import { startCli } from '../../tools/proc';
+import { waitFor } from '../../tools/wait';
+import { filePrefix, summaryOf, tmpDir, writeJson } from '../../tools/netstar';
 
 describe('reactor services across shards', () => {
   const dir = tmpDir('rsvc');

@@ -2,9 +2,9 @@
 // instance on a live file prefix ends with a clear message (not "EAL init failed: Success"), and the first
 // runs on undisturbed.
 import * as fs from 'fs';
-import { filePrefix, lastStats, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
-import { CLI_PATH, runCli, startProcess } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
+import { filePrefix, lastStats, summaryOf, tmpDir, writeJson } from '../../tools/netstar';
+import { CLI_PATH, runCli, startProcess } from '../../tools/proc';
+import { waitFor } from '../../tools/wait';
 
 describe('EAL runtime directory', () => {
   const dir = tmpDir('ealdir');

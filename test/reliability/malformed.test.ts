@@ -4,8 +4,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { writePcap } from '../../net/pcap';
-import { filePrefix, runUntilSent, tmpDir, writeJson } from '../helpers/netstar';
+import { writePcap } from '../../tools/pcap';
+import { filePrefix, runUntilSent, tmpDir, writeJson } from '../../tools/netstar';
 
 const VALID = 200, EMPTY = 4, RUNTS = 13; // runts of 1..13 bytes
 

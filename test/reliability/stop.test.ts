@@ -3,10 +3,10 @@
 // and mbuf balance still come out); a SIGINT during start-up ends the run cleanly with a summary.
 import * as fs from 'fs';
 import * as path from 'path';
-import { writePcap } from '../../net/pcap';
-import { filePrefix, lastStats, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
-import { CLI_PATH, startProcess } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
+import { writePcap } from '../../tools/pcap';
+import { filePrefix, lastStats, summaryOf, tmpDir, writeJson } from '../../tools/netstar';
+import { CLI_PATH, startProcess } from '../../tools/proc';
+import { waitFor } from '../../tools/wait';
 
 const N = 300;
 const HOLDER = path.join(__dirname, 'apps', 'holder.js');

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Stack, TcpSocket } from '../../net/stack';
-import { Topology, withTopology } from '../helpers/netns';
+import { Topology, withTopology } from '../../tools/netns';
 
 const LINUX_IP = '198.18.5.1';
 const STACK_IP = '198.18.5.2';

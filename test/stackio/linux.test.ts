@@ -4,11 +4,11 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { withTopology } from '../helpers/netns';
-import { buildStackTopology } from '../helpers/stacktopo';
-import { CLI_PATH } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
-import { filePrefix, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
+import { withTopology } from '../../tools/netns';
+import { buildStackTopology } from '../../tools/stacktopo';
+import { CLI_PATH } from '../../tools/proc';
+import { waitFor } from '../../tools/wait';
+import { filePrefix, summaryOf, tmpDir, writeJson } from '../../tools/netstar';
 import { generatedBytes } from '../../apps/httpd';
 
 const PY = '/usr/bin/python3';

@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { filePrefix, runUntilSent, tmpDir, writeJson } from '../helpers/netstar';
+import { filePrefix, runUntilSent, tmpDir, writeJson } from '../../tools/netstar';
 
 describe('stack reassembly through net_pcap', () => {
   const dir = tmpDir('reasm');

@@ -3,11 +3,11 @@
 // succeed. The flood uses the client's own address with changing source ports; the client's kernel would
 // reset every SYN-ACK it did not ask for (and so empty our queue), so its outgoing resets are dropped.
 import * as fs from 'fs';
-import { withTopology } from '../helpers/netns';
-import { buildStackTopology } from '../helpers/stacktopo';
-import { CLI_PATH } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
-import { filePrefix, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
+import { withTopology } from '../../tools/netns';
+import { buildStackTopology } from '../../tools/stacktopo';
+import { CLI_PATH } from '../../tools/proc';
+import { waitFor } from '../../tools/wait';
+import { filePrefix, summaryOf, tmpDir, writeJson } from '../../tools/netstar';
 
 describe('SYN flood against our stack (hping3)', () => {
   const dir = tmpDir('synflood');

@@ -2,9 +2,9 @@
 // (also when the test body throws, the process exits, gets SIGINT, or is killed), root namespace untouched.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Topology, withTopology, NETNS_PREFIX } from '../helpers/netns';
-import { runCommand, startProcess } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
+import { Topology, withTopology, NETNS_PREFIX } from '../../tools/netns';
+import { runCommand, startProcess } from '../../tools/proc';
+import { waitFor } from '../../tools/wait';
 
 async function namespacesWith(prefix: string): Promise<string[]> {
   return (await Topology.listNamespaces()).filter((n) => n.startsWith(prefix)).sort();
@@ -125,7 +125,7 @@ describe('Topology', () => {
   });
 
   describe('a process that forgets destroy()', () => {
-    const helper = path.resolve(__dirname, '..', 'helpers', 'netns.js');
+    const helper = path.resolve(__dirname, '..', '..', 'tools', 'netns.js');
     // Sets up a topology with a veth pair and a child, prints READY <prefix> <child pid>, then does `action`
     // when it gets SIGUSR2 (so that the test can look at the namespaces first).
     const script = (action: string): string => `

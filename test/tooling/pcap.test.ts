@@ -1,4 +1,4 @@
-// Tests of net/pcap.ts and bench/pcapgen.ts against independent tools: tshark checks the generated flows
+// Tests of tools/pcap.ts and tools/pcapgen.ts against independent tools: tshark checks the generated flows
 // and checksums, scapy/editcap write files our reader must parse, and corrupt files must fail cleanly.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,12 +12,12 @@ import {
   readPcapFile,
   writePcap,
   LINKTYPE_ETHERNET,
-} from '../../net/pcap';
-import { generateUdpFlowsPcap, buildUdpFrame, internetChecksum } from '../../bench/pcapgen';
-import { runCommand } from '../helpers/proc';
+} from '../../tools/pcap';
+import { generateUdpFlowsPcap, buildUdpFrame, internetChecksum } from '../../tools/pcapgen';
+import { runCommand } from '../../tools/proc';
 
 const PYTHON = '/usr/bin/python3'; // Debian's scapy lives only there
-const PCAPGEN = path.resolve(__dirname, '..', '..', 'bench', 'pcapgen.js');
+const PCAPGEN = path.resolve(__dirname, '..', '..', 'tools', 'pcapgen.js');
 let dir = '';
 
 beforeAll(() => {

@@ -1,8 +1,8 @@
 // Tests of the waiting and child-process helpers: deadlines with clear messages, output matching,
 // SIGINT-then-SIGKILL stopping, command timeouts.
 import { spawn } from 'node:child_process';
-import { waitFor, waitForOutput, WaitTimeoutError } from '../helpers/wait';
-import { runCommand, startProcess, CommandError, CLI_PATH } from '../helpers/proc';
+import { waitFor, waitForOutput, WaitTimeoutError } from '../../tools/wait';
+import { runCommand, startProcess, CommandError, CLI_PATH } from '../../tools/proc';
 
 describe('waitFor', () => {
   test('resolves once the condition holds', async () => {

@@ -1,4 +1,4 @@
-// Test helpers for waiting on a condition with a deadline (never sleep-and-hope): polling a predicate,
+// Waiting on a condition with a deadline (never sleep-and-hope): polling a predicate,
 // and watching a child process's output for a pattern.
 import type { ChildProcess } from 'node:child_process';
 

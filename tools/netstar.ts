@@ -1,9 +1,10 @@
-// Helpers for tests that run the netstar CLI: config files, STATS lines and the JSON summary.
+// Helpers for running the netstar CLI as a child process (tests, benches, the demo, the NF harness): config
+// files, STATS lines, the JSON summary, and clean-stop checks that throw (no test framework needed).
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Topology } from './netns';
-import { CLI_PATH, startCli, type ManagedProcess } from './proc';
+import { CLI_PATH, startCli, type ManagedProcess, type StopResult } from './proc';
 import { waitFor } from './wait';
 
 export interface StatsLine { ports: { name: string; rx: number; tx: number; drops: number }[]; held: number }
@@ -62,14 +63,19 @@ export async function startAppIn(topo: Topology, ns: string, app: string, cfg: s
   return p;
 }
 
+/** Throws unless the process exited by itself with code 0 after the stop signal (not killed at the deadline). */
+export function checkStopped(p: ManagedProcess, r: StopResult): void {
+  if (r.killed) throw new Error(`${p.describe()} did not exit after SIGINT (killed); output:\n${p.output().slice(-2000)}`);
+  if (r.code !== 0) throw new Error(`${p.describe()} exited with code ${r.code}${r.signal ? ` (signal ${r.signal})` : ''}; output:\n${p.output().slice(-2000)}`);
+}
+
 /** Stops it (SIGINT) and checks a clean exit with every mbuf back; returns its summary. */
 export async function stopChecked(p: ManagedProcess): Promise<Summary> {
   const r = await p.stop({ timeoutMs: 15000 });
-  expect(r.killed).toBe(false);
+  checkStopped(p, r);
   const s = summaryOf(p.stdout());
-  expect(s.leaked).toBe(0);
-  expect(s.heldAtClose).toBe(0);
-  expect(r.code).toBe(0);
+  if (s.leaked !== 0 || s.heldAtClose !== 0)
+    throw new Error(`${p.describe()}: mbufs not all returned (leaked ${s.leaked}, held at close ${s.heldAtClose})`);
   return s;
 }
 
@@ -81,9 +87,7 @@ export async function runUntilSent(app: string, cfg: string, port: number, count
   const p = startCli(['run', app, '-c', cfg, '--stats', '--json']);
   try {
     await waitFor(() => (lastStats(p.output())?.ports[port].tx ?? 0) >= count || !p.running(), { timeoutMs, what });
-    const r = await p.stop({ timeoutMs: 10000 });
-    expect(r.killed).toBe(false);
-    expect(r.code).toBe(0);
+    checkStopped(p, await p.stop({ timeoutMs: 10000 }));
   } finally {
     if (p.running()) p.kill();
   }

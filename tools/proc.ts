@@ -1,11 +1,11 @@
-// Test helpers for child processes: run a command to completion with a deadline, or start a long-running
-// one (e.g. `node dist/cli/netstar.js ...`), watch its output, stop it with SIGINT and a deadline, SIGKILL after.
+// Child processes for tests, benches and the demo: run a command to completion with a deadline, or start a
+// long-running one (e.g. `node dist/cli/netstar.js ...`), watch its output, stop it with SIGINT, SIGKILL after.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as path from 'node:path';
 import { waitForOutput, type OutputSource } from './wait';
 
-/** The compiled CLI: dist/cli/netstar.js (this file runs as dist/test/helpers/proc.js). */
-export const CLI_PATH: string = path.resolve(__dirname, '..', '..', 'cli', 'netstar.js');
+/** The compiled CLI: dist/cli/netstar.js (this file runs as dist/tools/proc.js). */
+export const CLI_PATH: string = path.resolve(__dirname, '..', 'cli', 'netstar.js');
 
 /** How a process ended. */
 export interface ExitInfo {

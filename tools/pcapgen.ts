@@ -1,7 +1,7 @@
 // Generates the benchmark pcap: N UDP/IPv4 flows (198.18.x.x → 198.19.x.x, distinct source ports), one
 // fixed-size Ethernet frame (no FCS) per flow, correct IP and UDP checksums. CLI: pcapgen.js out.pcap --flows N --size B
 import { parseArgs } from 'node:util';
-import { PcapWriter } from '../net/pcap';
+import { PcapWriter } from './pcap';
 
 /** Options for {@link generateUdpFlowsPcap}. */
 export interface UdpFlowsOptions {
@@ -176,7 +176,7 @@ export function generateUdpFlowsPcap(file: string, opts: UdpFlowsOptions = {}): 
   return { file, records: w.records, frameSize: full.frameSize, bytes: w.size };
 }
 
-const USAGE = `usage: node dist/bench/pcapgen.js OUT.pcap [--flows N] [--size BYTES] [--src-mac MAC] [--dst-mac MAC]
+const USAGE = `usage: node dist/tools/pcapgen.js OUT.pcap [--flows N] [--size BYTES] [--src-mac MAC] [--dst-mac MAC]
                                        [--src-port-base P] [--dst-port P]
   N UDP/IPv4 flows 198.18.x.x -> 198.19.x.x with distinct source ports, one frame of BYTES (no FCS) per flow.
   Defaults: --flows 1024 --size 64 --src-port-base 1024 --dst-port 9`;

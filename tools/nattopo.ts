@@ -2,8 +2,8 @@
 //   [cl] vcl 198.18.1.10,.11/24 gw .1  <->  nin [nat: netstar ovs-nat] nout  <->  vsv 198.18.2.2/24 [sv]
 // The NAT's inside address is 198.18.1.1, its outside address 198.18.2.1; the server has no route back to
 // 198.18.1.0/24, so only translated traffic can reach the client.
-import { Topology } from '../helpers/netns';
-import { buildHop, hopConfig } from '../helpers/hop';
+import { Topology } from './netns';
+import { buildHop, hopConfig } from './hop';
 
 export const PY = '/usr/bin/python3';
 

@@ -1,5 +1,5 @@
-// Test topologies in Linux network namespaces: namespaces, veth pairs (both ends always in test namespaces),
-// addresses from 198.18.0.0/15, commands and long-running children inside them, and guaranteed removal.
+// Topologies in Linux network namespaces for tests, the demo and benches: namespaces, veth pairs (both ends
+// always in test namespaces), addresses from 198.18.0.0/15, commands and children inside them, guaranteed removal.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import {
