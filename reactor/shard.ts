@@ -285,9 +285,9 @@ export class Shard implements ShardContext {
 
   async start(): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const app = appOfModule(require(path.resolve(__dirname, '..', this.init.appPath)));
-    if (!app) throw new Error(`${this.init.appPath} no longer exports an app`);
-    this.app = await app.createShard(this, this.init.settings);
+    const appModule = appOfModule(require(path.resolve(__dirname, '..', this.init.appPath)));
+    if (!appModule) throw new Error(`${this.init.appPath} no longer exports an app`);
+    this.app = await appModule.createShard(this, this.init.settings);
   }
 
   /** Port index (position in config.ports) of a DPDK port id. */
