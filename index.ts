@@ -23,7 +23,6 @@ export import LowresClock = timers.LowresClock;
 export type { Config, ConfigInput } from './reactor/config';
 export import parseConfig = cfg.parseConfig;
 export import NetstarError = nat.NetstarError;
-export type { PortInfo } from './native';
 
 // ---- packets and queue pairs ----
 export import Packet = pkt.Packet;

@@ -118,7 +118,8 @@ describe('the packed package in a user project', () => {
     expect(fs.lstatSync(installed).isSymbolicLink()).toBe(false);
     expect(fs.existsSync(path.join(installed, 'build', 'Release', 'netstar.node'))).toBe(true);
 
-    // tsc, strict, against the installed declarations (no path mapping back into the repository).
+    // tsc, strict, against the installed declarations (no path mapping back into the repository), and with the
+    // declarations themselves checked (no skipLibCheck: they must stand alone, e.g. no jest types in them).
     fs.writeFileSync(path.join(proj, 'my-nf.ts'), NF_SOURCE);
     fs.writeFileSync(path.join(proj, 'check.ts'), CHECK_SOURCE);
     fs.writeFileSync(path.join(proj, 'tsconfig.json'), JSON.stringify({
@@ -129,7 +130,7 @@ describe('the packed package in a user project', () => {
     expect({ code: tsc.code, out: tsc.stdout }).toEqual({ code: 0, out: '' });
     // A type error in the NF is caught against the package's types (the declarations are not `any`).
     fs.writeFileSync(path.join(proj, 'bad.ts'), `import { Verdict } from 'netstar';\nconst v: string = Verdict.DROP;\nexport default v;\n`);
-    const bad = await runCommand(process.execPath, [TSC, '--strict', '--noEmit', '--types', 'node', 'bad.ts'], { cwd: proj, timeoutMs: 120000 });
+    const bad = await runCommand(process.execPath, [TSC, '--strict', '--noEmit', '--skipLibCheck', '--types', 'node', 'bad.ts'], { cwd: proj, timeoutMs: 120000 });
     expect(bad.code).not.toBe(0);
     expect(bad.stdout).toMatch(/bad\.ts\(2,7\): error TS2322/);
 
@@ -148,8 +149,8 @@ describe('the packed package in a user project', () => {
     try {
       await waitFor(() => (lastStats(p.stdout())?.ports[1].tx ?? 0) >= 64 || !p.running(), { timeoutMs: 30000, what: 'the reflector to send 64 frames' });
       const r = await p.stop({ timeoutMs: 15000 });
-      // The one line the CLI prints on a signal is the stop notice; anything else on stderr is an error.
-      expect({ killed: r.killed, code: r.code, stderr: p.stderr().replace(/^netstar: SIG\w+: stopping.*\n/m, '') }).toEqual({ killed: false, code: 0, stderr: '' });
+      expect({ killed: r.killed, code: r.code }).toEqual({ killed: false, code: 0 });
+      expect(p.stderr()).not.toMatch(/error|\n\s+at /i);
     } finally {
       if (p.running()) p.kill();
     }
