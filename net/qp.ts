@@ -158,6 +158,16 @@ export class ShardIO {
   /** Drops a held packet (batched; freed at the next flush), or sends it home if another shard's pool owns it. */
   drop(slot: number, port = 0): void {
     this.stats[portBase(port) + P.dropped]++;
+    this.discard(slot);
+  }
+
+  /** Drops a held packet that was on its way out of `port` (a TX hand-off a full ring refused): a TX drop. */
+  dropTx(slot: number, port: number): void {
+    this.stats[portBase(port) + P.txDropped]++;
+    this.discard(slot);
+  }
+
+  private discard(slot: number): void {
     const o = this.origin[slot];
     if (o >= 0 && this.returnTo) {
       this.origin[slot] = -1;
@@ -249,8 +259,7 @@ export class CrossShard {
       this.flushOne(kind, dst, b);
       if (b.count === MAX_BURST) {
         // The ring is still full and the retry buffer too: drop this one (counted).
-        this.io.drop(slot);
-        this.io.stats[S.fwdDropped]++;
+        this.dropQueued(kind, slot, flags);
         return false;
       }
     }
@@ -258,14 +267,29 @@ export class CrossShard {
     return true;
   }
 
+  // FORWARD and UNSAFE descriptors carry the packet's RX port in the flags word's low 16 bits (native reads
+  // them only with TX_FLAG_SET_PORT), so a drop at a full ring is charged to the port that received it.
   forward(p: Packet, dst: number): void {
     this.io.stats[S.fwdOut]++;
-    this.enqueue(RingKind.FORWARD, dst, p.slot, p.offset - p.bufStart, p.length, 0);
+    this.enqueue(RingKind.FORWARD, dst, p.slot, p.offset - p.bufStart, p.length, p.port & 0xffff);
   }
 
   unsafeForward(p: Packet, dst: number): void {
     this.io.stats[S.fwdOut]++;
-    this.enqueue(RingKind.UNSAFE, dst, p.slot, p.offset - p.bufStart, p.length, 0);
+    this.enqueue(RingKind.UNSAFE, dst, p.slot, p.offset - p.bufStart, p.length, p.port & 0xffff);
+  }
+
+  /**
+   * Drops a packet a full ring would not take: charged to the port that received it (FORWARD, UNSAFE) or,
+   * for a TX hand-off, to the egress port's TX drops (both from the descriptor's flags word).
+   */
+  private dropQueued(kind: number, slot: number, flags: number): void {
+    this.io.origin[slot] = -1;
+    // A buffer going home was counted as dropped when it was dropped: freed here, not counted twice.
+    if (kind === RingKind.RETURN) return this.io.free(slot);
+    if (kind === RingKind.TX) this.io.dropTx(slot, flags & 0xffff);
+    else this.io.drop(slot, flags & 0xffff);
+    this.io.stats[S.fwdDropped]++;
   }
 
   /**
@@ -289,7 +313,7 @@ export class CrossShard {
       } catch (e) {
         // A bad descriptor (an app changed a length): the others go one by one, the bad ones are freed.
         this.wake(dst);
-        io.salvage(e, d, n, RX_DESC_WORDS, 0, () => this.oneIntoRing(ring, kind, () => io.ringPutRx(ring, batch.region, 1), d[RXD.slot]));
+        io.salvage(e, d, n, RX_DESC_WORDS, 0, () => this.oneIntoRing(ring, kind, () => io.ringPutRx(ring, batch.region, 1), d[RXD.slot], d[RXD.port] & 0xffff));
         batch.count = 0;
         return;
       }
@@ -298,17 +322,15 @@ export class CrossShard {
     if (put < n) io.stats[S.ringFull] += n - put;
     for (let i = put; i < n; i++) {
       const o = i * RX_DESC_WORDS;
-      this.enqueue(kind, dst, d[o + RXD.slot], d[o + RXD.dataOff], d[o + RXD.dataLen], 0);
+      this.enqueue(kind, dst, d[o + RXD.slot], d[o + RXD.dataOff], d[o + RXD.dataLen], d[o + RXD.port] & 0xffff);
     }
     batch.count = 0;
   }
 
   /** Salvage step: one packet into a ring, dropped (counted) if the ring is full. */
-  private oneIntoRing(ring: number, kind: number, put: () => number, slot: number): number {
+  private oneIntoRing(ring: number, kind: number, put: () => number, slot: number, flags: number): number {
     if (put() === 1) return 1;
-    this.io.origin[slot] = -1;
-    this.io.drop(slot);
-    if (kind !== RingKind.RETURN) this.io.stats[S.fwdDropped]++;
+    this.dropQueued(kind, slot, flags);
     return 0;
   }
 
@@ -319,7 +341,7 @@ export class CrossShard {
     try {
       put = this.io.ringPut(ring, b.region, n);
     } catch (e) {
-      this.io.salvage(e, b.desc, n, TX_DESC_WORDS, 0, () => this.oneIntoRing(ring, kind, () => this.io.ringPut(ring, b.region, 1), b.desc[0]));
+      this.io.salvage(e, b.desc, n, TX_DESC_WORDS, 0, () => this.oneIntoRing(ring, kind, () => this.io.ringPut(ring, b.region, 1), b.desc[0], b.desc[3]));
       b.count = 0;
       this.wake(dst);
       return;
@@ -332,13 +354,9 @@ export class CrossShard {
     this.io.stats[S.ringFull] += n - put;
     b.keepFrom(put);
     if (kind === RingKind.RETURN || this.opts.backpressure === 'retry') return; // kept for the next loop (bounded by MAX_BURST)
-    // Drop what the ring would not take (freed here; counted).
-    const st = this.io.stats;
-    for (let i = 0; i < b.count; i++) {
-      this.io.origin[b.desc[i * TX_DESC_WORDS]] = -1;
-      this.io.drop(b.desc[i * TX_DESC_WORDS]);
-      st[S.fwdDropped]++;
-    }
+    // Drop what the ring would not take (freed here; counted against the packet's port).
+    const t = b.desc;
+    for (let i = 0; i < b.count; i++) this.dropQueued(kind, t[i * TX_DESC_WORDS], t[i * TX_DESC_WORDS + 3]);
     b.count = 0;
   }
 

@@ -358,7 +358,7 @@ export class Shard implements ShardContext {
     return Verdict.STOLEN;
   }
 
-  // ---- the poll loop ----
+  // ---- packet delivery (the pollers' work) ----
 
   /** Runs the app over a batch, per packet (exceptions drop and count). */
   private deliverPerPacket(batch: RxBatch, portIndexHint: number): void {
