@@ -5,10 +5,10 @@
 // Frames over the buffer size (chained mbufs) are counted as received and dropped.
 import * as fs from 'fs';
 import * as path from 'path';
-import { writePcap } from '../../net/pcap';
-import { filePrefix, lastStats, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
-import { CLI_PATH, startProcess } from '../helpers/proc';
-import { waitFor } from '../helpers/wait';
+import { writePcap } from '../../tools/pcap';
+import { filePrefix, lastStats, summaryOf, tmpDir, writeJson } from '../../tools/netstar';
+import { CLI_PATH, startProcess } from '../../tools/proc';
+import { waitFor } from '../../tools/wait';
 
 function udp(i: number, len: number): Uint8Array {
   const b = Buffer.alloc(len);
