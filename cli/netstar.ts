@@ -4,6 +4,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfigFile } from '../reactor/config';
 import { NetstarError } from '../native';
 import { runApp } from './runner';
+import { APPS } from '../reactor/app';
+import { appHelp, appsListing, checkAppName } from './apps';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -18,19 +20,37 @@ function positiveNum(v: string): number {
 
 const program = new Command();
 program.name('netstar').description('NetStar.ts: network functions in TypeScript on DPDK').version('0.1.0');
-program
+const run = program
   .command('run')
-  .argument('<app>', 'application to run (l2fwd, …)')
-  .requiredOption('-c, --config <file>', 'JSON config file')
+  .description('run an app (a built-in name or a path to an app module) from a config file')
+  .argument('[app]', `application to run: ${Object.keys(APPS).join(', ')}, or a path to an app module`)
+  .option('-c, --config <file>', 'JSON config file (required)')
   .option('-s, --shards <n>', 'number of shards (one per core)', positiveInt)
   .option('-d, --duration <seconds>', 'stop after this many seconds', positiveNum)
   .option('--stats', 'print a STATS json line every interval')
   .option('--json', 'print the summary as a JSON line')
   .option('-q, --quiet', 'no live view or summary text')
-  .action(async (appName: string, opts: { config: string; shards?: number; duration?: number; stats?: boolean; json?: boolean; quiet?: boolean }) => {
-    const config = loadConfigFile(opts.config, opts.shards ? { shards: opts.shards } : {});
-    const { exitCode } = await runApp(appName, config, { durationSec: opts.duration, statsLines: opts.stats, json: opts.json, quiet: opts.quiet });
-    process.exit(exitCode);
+  // Our own help flag: `run <app> --help` prints the app's settings, which commander's built-in help cannot.
+  .helpOption(false)
+  .option('-h, --help', 'this help; after an app name, the app\'s settings');
+run.action(async (appName: string | undefined, opts: { config?: string; shards?: number; duration?: number; stats?: boolean; json?: boolean; quiet?: boolean; help?: boolean }) => {
+  if (opts.help) {
+    process.stdout.write(appName ? `${appHelp(appName)}\n` : `${run.helpInformation()}\nApps:\n${appsListing().replace(/^/gm, '  ')}\n`);
+    return;
+  }
+  if (!appName) throw new NetstarError('ERR_CONFIG', `run: which app? apps: ${Object.keys(APPS).join(', ')} (netstar apps says what each does)`);
+  // The app name is checked before any config is read: a typo is named as such, not as a config error.
+  checkAppName(appName);
+  if (!opts.config) throw new NetstarError('ERR_CONFIG', `run ${appName}: a config file is needed (-c <file>); netstar run ${appName} --help lists the app's settings`);
+  const config = loadConfigFile(opts.config, opts.shards ? { shards: opts.shards } : {});
+  const { exitCode } = await runApp(appName, config, { durationSec: opts.duration, statsLines: opts.stats, json: opts.json, quiet: opts.quiet });
+  process.exit(exitCode);
+});
+program
+  .command('apps')
+  .description('list the built-in apps, one line each')
+  .action(() => {
+    process.stdout.write(`${appsListing()}\n`);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -5,6 +5,7 @@ import type { PortInfo } from '../native';
 import type { Packet, RxBatch } from '../net/packet';
 import type { DpdkQueuePair } from '../net/qp';
 import type { ShardContext } from './context';
+import type { ZodTypeAny } from 'zod';
 
 /** onPacket's answer: a port index (>= 0) to send on, or one of these. */
 export const Verdict = {
@@ -43,6 +44,10 @@ export interface ShardApp {
 
 export interface AppModule<S = unknown> {
   readonly name: string;
+  /** One line saying what the app does (`netstar apps`). */
+  readonly description?: string;
+  /** The zod schema of the config's `app` section (`netstar run <app> --help` prints its keys). */
+  readonly settingsSchema?: ZodTypeAny;
   /** Main thread, before the EAL starts: validate `config.app`; throw NetstarError('ERR_CONFIG', …). */
   settings(config: Config): S;
   /** Main thread, after ports are up: fill in what depends on the ports (MACs…). Returns what shards get. */
