@@ -6,6 +6,7 @@ import { APPS, AppModule } from '../reactor/app';
 import { Config } from '../reactor/config';
 import { NetstarError } from '../native';
 import { S } from '../reactor/stats';
+import { startMetrics, type EngineMetrics } from '../reactor/metrics';
 
 export interface RunOptions {
   /** stop by itself after this many seconds */
@@ -47,6 +48,17 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
   const log = o.log ?? ((s: string) => process.stdout.write(s + '\n'));
   const { app, appPath } = loadApp(appName);
   const engine = await Engine.start(config, app, appPath);
+  let metrics: EngineMetrics | null = null;
+  if (config.metrics) {
+    try {
+      const m = await startMetrics(engine, appName, config.metrics);
+      metrics = m.metrics;
+      if (!o.quiet) log(`netstar: metrics at ${m.url}`);
+    } catch (e) {
+      await engine.stop();
+      throw e;
+    }
+  }
   const live = o.live ?? (process.stdout.isTTY === true && !o.quiet);
   let fatal: Error | null = null;
   let wake: () => void = () => {};
@@ -94,6 +106,7 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   if (live) process.stdout.write('\n');
+  await metrics?.close();
   const summary = await engine.stop();
   let exitCode = 0;
   const leaked = summary.poolsInUse.reduce((a, b) => a + b, 0);

@@ -39,6 +39,21 @@ export const portSchema = z.object({
   }).strict().optional(),
 }).strict();
 
+/** `metrics`: the Prometheus endpoint (reactor/metrics.ts). Loopback unless the config says otherwise. */
+export const metricsSchema = z.object({
+  listen: z.string().default('127.0.0.1:9464').superRefine((s, ctx) => {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(s);
+    if (!m || Number(m[2]) > 65535) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `'${s}' is not host:port (e.g. 127.0.0.1:9464; port 0 picks a free one)` });
+      return;
+    }
+    const host = m[1];
+    if (/^[\d.]+$/.test(host) && !/^\d{1,3}(\.\d{1,3}){3}$/.test(host) || /^\d{1,3}(\.\d{1,3}){3}$/.test(host) && host.split('.').some((o) => Number(o) > 255))
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `'${host}' is not an IPv4 address` });
+  }),
+}).strict();
+export type MetricsConfig = z.infer<typeof metricsSchema>;
+
 export const configSchema = z.object({
   eal: z.object({
     vdevs: z.array(vdevSchema).default([]),
@@ -78,6 +93,8 @@ export const configSchema = z.object({
   leakDeadlineMs: z.number().int().min(10).default(5000),
   /** Statistics period in ms for the live view. */
   statsIntervalMs: z.number().int().min(50).default(1000),
+  /** Prometheus endpoint (GET /metrics); none when absent. */
+  metrics: metricsSchema.optional(),
   /** Application-specific settings, validated by the app. */
   app: z.record(z.unknown()).default({}),
 }).strict();
