@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // The `netstar` command: run an app from a config file.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfigFile } from '../reactor/config';
 import { NetstarError } from '../native';
 import { runApp } from './runner';
 import { APPS } from '../reactor/app';
 import { appHelp, appsListing, checkAppName } from './apps';
+import { configureLog, logger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../reactor/log';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -30,10 +31,13 @@ const run = program
   .option('--stats', 'print a STATS json line every interval')
   .option('--json', 'print the summary as a JSON line')
   .option('-q, --quiet', 'no live view or summary text')
+  .addOption(new Option('--log-level <level>', 'log messages at this level and above (stderr)').choices(LOG_LEVELS).env('NETSTAR_LOG_LEVEL'))
+  .addOption(new Option('--log-format <format>', 'log lines as text or pino JSON').choices(LOG_FORMATS).env('NETSTAR_LOG_FORMAT'))
   // Our own help flag: `run <app> --help` prints the app's settings, which commander's built-in help cannot.
   .helpOption(false)
   .option('-h, --help', 'this help; after an app name, the app\'s settings');
-run.action(async (appName: string | undefined, opts: { config?: string; shards?: number; duration?: number; stats?: boolean; json?: boolean; quiet?: boolean; help?: boolean }) => {
+run.action(async (appName: string | undefined, opts: { config?: string; shards?: number; duration?: number; stats?: boolean; json?: boolean; quiet?: boolean; help?: boolean; logLevel?: LogLevel; logFormat?: LogFormat }) => {
+  configureLog({ level: opts.logLevel, format: opts.logFormat });
   if (opts.help) {
     process.stdout.write(appName ? `${appHelp(appName)}\n` : `${run.helpInformation()}\nApps:\n${appsListing().replace(/^/gm, '  ')}\n`);
     return;
@@ -55,9 +59,9 @@ program
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof NetstarError) {
-    process.stderr.write(`netstar: ${e.message}\n`);
+    logger().error({ code: e.code }, e.message);
     process.exit(e.code === 'ERR_CONFIG' ? 2 : 1);
   }
-  process.stderr.write(`netstar: ${(e as Error)?.stack ?? String(e)}\n`);
+  logger().fatal({ err: e }, 'unexpected error');
   process.exit(1);
 });

@@ -7,6 +7,7 @@ import { Config } from '../reactor/config';
 import { NetstarError } from '../native';
 import { S } from '../reactor/stats';
 import { startMetrics, type EngineMetrics } from '../reactor/metrics';
+import { logger } from '../reactor/log';
 
 export interface RunOptions {
   /** stop by itself after this many seconds */
@@ -53,7 +54,7 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
     try {
       const m = await startMetrics(engine, appName, config.metrics);
       metrics = m.metrics;
-      if (!o.quiet) log(`netstar: metrics at ${m.url}`);
+      if (!o.quiet) logger().info({ url: m.url }, `metrics at ${m.url}`);
     } catch (e) {
       await engine.stop();
       throw e;
@@ -70,7 +71,7 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
   if (o.until) void o.until.then(() => wake(), () => wake());
   const timer = o.durationSec !== undefined ? setTimeout(wake, o.durationSec * 1000) : null;
 
-  if (!o.quiet) log(`netstar: ${appName} on ${engine.shards} shard(s); ports: ${engine.ports.map((p) => `${p.name} (${p.driver}, ${p.mac})`).join(', ')}`);
+  if (!o.quiet) logger().info({ app: appName, shards: engine.shards }, `${appName} on ${engine.shards} shard(s); ports: ${engine.ports.map((p) => `${p.name} (${p.driver}, ${p.mac})`).join(', ')}`);
   let prev = engine.ports.map((_, i) => engine.portTotals(i));
   let prevT = performance.now();
   const tick = setInterval(() => {
@@ -121,6 +122,6 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
     if (appKeys.length) log(`  ${appName}: ${appKeys.map((k) => `${k} ${summary.app[k]}`).join(', ')}`);
     log(`  mbufs: held at close ${summary.heldAtClose}, in use after stop ${leaked} ${leaked === 0 ? '(all returned)' : '(LEAK)'}; app errors ${summary.appErrors}`);
   }
-  if (fatal) log(`netstar: ${(fatal as Error).message}`);
+  if (fatal) logger().fatal((fatal as Error).message);
   return { summary, exitCode };
 }

@@ -9,6 +9,7 @@ import { newStatsBuffer, portTotals, PortTotals, STATS_WORDS, shardStatsView, S 
 import { CTRL, CONTROL_WORDS, PortLayout, ShardInit, ShardReport } from './shard';
 import { RING_KINDS, RingMatrix } from '../net/qp';
 import { RingMatrix as MsgMatrix } from './msgring';
+import { logger } from './log';
 
 export interface PortSummary extends PortTotals { name: string; device: PortStats }
 export interface EngineSummary {
@@ -44,7 +45,7 @@ export class Engine {
   onFatal: (err: Error) => void = () => {};
   /** Called when a shard reports packets held past the leak deadline. */
   onLeak: (shard: number, count: number, oldestMs: number) => void = (shard, count, oldestMs) => {
-    process.stderr.write(`netstar: shard ${shard}: ${count} packet handle(s) held for ${(oldestMs / 1000).toFixed(1)} s without send, forward or drop\n`);
+    logger().warn({ shard, count, oldestMs }, `shard ${shard}: ${count} packet handle(s) held for ${(oldestMs / 1000).toFixed(1)} s without send, forward or drop`);
   };
 
   private constructor(readonly config: Config, readonly app: AppModule, readonly appPath: string) {
