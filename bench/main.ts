@@ -8,7 +8,8 @@ import { benchHttpd } from './httpd';
 import { benchLb } from './lb';
 import { benchOvsNat } from './ovs-nat';
 
-const BENCHES: Record<string, (o: { rounds: number; seconds: number; json: boolean; core: number }) => Promise<unknown>> = {
+export interface BenchOptions { rounds: number; seconds: number; json: boolean; core: number; connections?: number; profile?: boolean }
+const BENCHES: Record<string, (o: BenchOptions) => Promise<unknown>> = {
   l2fwd: benchL2fwd,
   forward: benchForward,
   rings: benchRings,
@@ -25,6 +26,10 @@ async function main(): Promise<number> {
       rounds: { type: 'string', default: '3' },
       seconds: { type: 'string', default: '6' },
       core: { type: 'string', default: '1' },
+      /** httpd: wrk connections */
+      connections: { type: 'string' },
+      /** httpd: also profile our shard (node --cpu-prof) and say where a request's time goes */
+      profile: { type: 'boolean', default: false },
     },
   });
   const name = positionals[0];
@@ -37,7 +42,12 @@ async function main(): Promise<number> {
     process.stderr.write('bench: --rounds must be >= 1, --seconds >= 3, --core an integer\n');
     return 2;
   }
-  await BENCHES[name]({ rounds, seconds, json: values.json === true, core });
+  const connections = values.connections === undefined ? undefined : Number(values.connections);
+  if (connections !== undefined && !(Number.isInteger(connections) && connections >= 1)) {
+    process.stderr.write('bench: --connections must be a positive integer\n');
+    return 2;
+  }
+  await BENCHES[name]({ rounds, seconds, json: values.json === true, core, connections, profile: values.profile === true });
   return 0;
 }
 
