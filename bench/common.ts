@@ -10,6 +10,13 @@ export interface BenchResult {
   rounds?: { ours: number; ref: number }[];
   /** what `ours` and `ref` are, for plot legends */
   labels?: { ours: string; ref: string };
+  /** further per-round series measured in the same run (plotted beside ours and ref) */
+  extraSeries?: { name: string; values: number[] }[];
+}
+
+/** The per-round pairs of two equally long series. */
+export function roundsOf(ours: number[], ref: number[]): { ours: number; ref: number }[] {
+  return ours.map((x, i) => ({ ours: x, ref: ref[i] }));
 }
 
 export function median(xs: number[]): number {

@@ -243,6 +243,11 @@ export async function benchHttpd(o: HttpdBenchOptions): Promise<BenchResult> {
     }
     const res: BenchResult = {
       bench: 'httpd', ours: Math.round(med('netstar httpd', 'keep-alive', 'rps')), ref: Math.round(med('node http', 'keep-alive', 'rps')), unit: 'req/s', ratio: 0, rounds: perRound,
+      labels: { ours: 'netstar httpd, keep-alive', ref: 'node http, keep-alive' },
+      extraSeries: [
+        { name: 'nginx, keep-alive', values: samples.filter((x) => x.server === 'nginx (1 worker)' && x.mode === 'keep-alive').map((x) => x.rps) },
+        ...servers.map((s) => ({ name: `${s.name.replace(' (1 worker)', '')}, pipelined ${DEPTH}`, values: samples.filter((x) => x.server === s.name && x.mode === 'pipelined').map((x) => x.rps) })),
+      ],
     };
     res.ratio = +(res.ours / res.ref).toFixed(3);
     if (limited.length) {

@@ -1,5 +1,7 @@
-// `npm run bench -- <name> [--json] [--rounds N] [--seconds S]`: benchmarks that measure this project
-// beside a reference in the same run.
+// `npm run bench -- <name> [--json] [--rounds N] [--seconds S] [--plot out.svg]`: benchmarks that measure this
+// project beside a reference in the same run (and chart both per round).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchL2fwd } from './l2fwd';
 import { benchForward } from './forward';
@@ -7,6 +9,8 @@ import { benchRings } from './rings';
 import { benchHttpd } from './httpd';
 import { benchLb } from './lb';
 import { benchOvsNat } from './ovs-nat';
+import type { BenchResult } from './common';
+import { plotBench } from './plot';
 
 export interface BenchOptions { rounds: number; seconds: number; json: boolean; core: number; connections?: number; profile?: boolean }
 const BENCHES: Record<string, (o: BenchOptions) => Promise<unknown>> = {
@@ -30,11 +34,13 @@ async function main(): Promise<number> {
       connections: { type: 'string' },
       /** httpd: also profile our shard (node --cpu-prof) and say where a request's time goes */
       profile: { type: 'boolean', default: false },
+      /** write ours and the reference per round as an SVG chart */
+      plot: { type: 'string' },
     },
   });
   const name = positionals[0];
   if (!name || !BENCHES[name]) {
-    process.stderr.write(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--json] [--rounds N] [--seconds S]\n`);
+    process.stderr.write(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--json] [--rounds N] [--seconds S] [--core C] [--plot out.svg] [--profile] [--connections N]\n`);
     return 2;
   }
   const rounds = Number(values.rounds), seconds = Number(values.seconds), core = Number(values.core);
@@ -42,12 +48,21 @@ async function main(): Promise<number> {
     process.stderr.write('bench: --rounds must be >= 1, --seconds >= 3, --core an integer\n');
     return 2;
   }
+  if (values.plot && !fs.existsSync(path.dirname(path.resolve(values.plot)))) {
+    process.stderr.write(`bench: --plot ${values.plot}: directory ${path.dirname(path.resolve(values.plot))} does not exist\n`);
+    return 2;
+  }
   const connections = values.connections === undefined ? undefined : Number(values.connections);
   if (connections !== undefined && !(Number.isInteger(connections) && connections >= 1)) {
     process.stderr.write('bench: --connections must be a positive integer\n');
     return 2;
   }
-  await BENCHES[name]({ rounds, seconds, json: values.json === true, core, connections, profile: values.profile === true });
+  const res = (await BENCHES[name]({ rounds, seconds, json: values.json === true, core, connections, profile: values.profile === true })) as BenchResult;
+  if (values.plot) {
+    await plotBench(res, values.plot);
+    // stderr: with --json the last stdout line stays the result
+    process.stderr.write(`bench: plot of ${res.rounds?.length ?? 0} round(s) written to ${values.plot}\n`);
+  }
   return 0;
 }
 
