@@ -169,7 +169,7 @@ export async function benchHttpd(o: HttpdBenchOptions): Promise<BenchResult> {
     const measure = async (s: Server, mode: Mode, seconds = o.seconds): Promise<Sample> => {
       const script = mode === 'pipelined' ? `-s ${lua} ${s.url} -- ${DEPTH}` : s.url;
       const sc0 = coreTimes(o.core), cc0 = coreTimes(clientCore), cpu0 = procCpuSec(s.proc.pid), sh0 = s.shardMs?.() ?? null, t0 = performance.now();
-      const r = await topo.exec('cli', 'bash', ['-c', `taskset -c ${clientCore} wrk -t1 -c${conns} -d${seconds}s --latency ${script}; times`], { timeoutMs: (seconds + 30) * 1000 });
+      const r = await topo.exec('cli', 'bash', ['-c', `taskset -c ${clientCore} wrk -t1 -c${conns} -d${seconds}s --timeout 10s --latency ${script}; times`], { timeoutMs: (seconds + 30) * 1000 });
       // our STATS lines come every 200 ms: wait for one from after the run
       if (s.shardMs) await new Promise((res) => setTimeout(res, 250));
       const wall = (performance.now() - t0) / 1000;
@@ -236,7 +236,7 @@ export async function benchHttpd(o: HttpdBenchOptions): Promise<BenchResult> {
     }
     if (!o.json) {
       printTable(rows);
-      process.stdout.write(`(wrk -t1 -c${conns} on core ${clientCore}, pipelined: depth ${DEPTH} by a wrk Lua script; every server on core ${o.core}; medians of ${o.rounds} rounds of ${o.seconds} s.\n` +
+      process.stdout.write(`(wrk -t1 -c${conns} --timeout 10s (latencies up to 10 s are recorded) on core ${clientCore}, pipelined: depth ${DEPTH} by a wrk Lua script; every server on core ${o.core}; medians of ${o.rounds} rounds of ${o.seconds} s.\n` +
         ` server CPU: our shard's busy share of its loop time / a kernel server's process CPU time per wall second (softirq work done on the client core is not in it);\n` +
         ` server core: /proc/stat busy share of that core, whatever ran there)\n`);
       if (profileText) process.stdout.write(profileText);
