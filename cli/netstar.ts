@@ -6,6 +6,7 @@ import { NetstarError } from '../native';
 import { runApp } from './runner';
 import { APPS } from '../reactor/app';
 import { appHelp, appsListing, checkAppName } from './apps';
+import { registerControlCommands } from './ctl';
 import { configureLog, logger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../reactor/log';
 
 function positiveInt(v: string): number {
@@ -31,12 +32,13 @@ const run = program
   .option('--stats', 'print a STATS json line every interval')
   .option('--json', 'print the summary as a JSON line')
   .option('-q, --quiet', 'no live view or summary text')
+  .option('-n, --name <instance>', 'control-socket instance name (netstar ctl/top <instance>); default <app>-<pid>')
   .addOption(new Option('--log-level <level>', 'log messages at this level and above (stderr)').choices(LOG_LEVELS).env('NETSTAR_LOG_LEVEL'))
   .addOption(new Option('--log-format <format>', 'log lines as text or pino JSON').choices(LOG_FORMATS).env('NETSTAR_LOG_FORMAT'))
   // Our own help flag: `run <app> --help` prints the app's settings, which commander's built-in help cannot.
   .helpOption(false)
   .option('-h, --help', 'this help; after an app name, the app\'s settings');
-run.action(async (appName: string | undefined, opts: { config?: string; shards?: number; duration?: number; stats?: boolean; json?: boolean; quiet?: boolean; help?: boolean; logLevel?: LogLevel; logFormat?: LogFormat }) => {
+run.action(async (appName: string | undefined, opts: { config?: string; shards?: number; duration?: number; stats?: boolean; json?: boolean; quiet?: boolean; name?: string; help?: boolean; logLevel?: LogLevel; logFormat?: LogFormat }) => {
   configureLog({ level: opts.logLevel, format: opts.logFormat });
   if (opts.help) {
     process.stdout.write(appName ? `${appHelp(appName)}\n` : `${run.helpInformation()}\nApps:\n${appsListing().replace(/^/gm, '  ')}\n`);
@@ -47,7 +49,7 @@ run.action(async (appName: string | undefined, opts: { config?: string; shards?:
   checkAppName(appName);
   if (!opts.config) throw new NetstarError('ERR_CONFIG', `run ${appName}: a config file is needed (-c <file>); netstar run ${appName} --help lists the app's settings`);
   const config = loadConfigFile(opts.config, opts.shards ? { shards: opts.shards } : {});
-  const { exitCode } = await runApp(appName, config, { durationSec: opts.duration, statsLines: opts.stats, json: opts.json, quiet: opts.quiet });
+  const { exitCode } = await runApp(appName, config, { durationSec: opts.duration, statsLines: opts.stats, json: opts.json, quiet: opts.quiet, instance: opts.name });
   process.exit(exitCode);
 });
 program
@@ -56,6 +58,8 @@ program
   .action(() => {
     process.stdout.write(`${appsListing()}\n`);
   });
+
+registerControlCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof NetstarError) {

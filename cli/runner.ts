@@ -8,6 +8,7 @@ import { NetstarError } from '../native';
 import { S } from '../reactor/stats';
 import { startMetrics, type EngineMetrics } from '../reactor/metrics';
 import { logger } from '../reactor/log';
+import { ControlServer } from '../reactor/control';
 
 export interface RunOptions {
   /** stop by itself after this many seconds */
@@ -22,6 +23,8 @@ export interface RunOptions {
   /** resolves when the caller wants to stop (in addition to signals and duration) */
   until?: Promise<unknown>;
   log?: (s: string) => void;
+  /** control-socket instance name (default: config control.name, else <app>-<pid>) */
+  instance?: string;
 }
 
 export interface RunResult { summary: EngineSummary; exitCode: number }
@@ -58,6 +61,25 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
     } catch (e) {
       await engine.stop();
       throw e;
+    }
+  }
+  let control: ControlServer | null = null;
+  if (config.control.enabled) {
+    const named = o.instance ?? config.control.name;
+    const instance = named ?? `${path.basename(appName).replace(/\.js$/, '').replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}`;
+    try {
+      control = new ControlServer(engine, instance, appName, { stop: () => wake(), metrics });
+      const where = await control.listen();
+      if (!o.quiet) logger().info({ instance, socket: where }, `control socket ${where} (netstar ctl ${instance} help)`);
+    } catch (e) {
+      control = null;
+      // A name the user chose must be theirs; a default one failing only costs the control socket.
+      if (named) {
+        await metrics?.close();
+        await engine.stop();
+        throw e;
+      }
+      logger().warn(`no control socket: ${(e as Error).message}`);
     }
   }
   const live = o.live ?? (process.stdout.isTTY === true && !o.quiet);
@@ -107,6 +129,7 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   if (live) process.stdout.write('\n');
+  await control?.close();
   await metrics?.close();
   const summary = await engine.stop();
   let exitCode = 0;

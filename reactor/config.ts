@@ -93,6 +93,11 @@ export const configSchema = z.object({
   leakDeadlineMs: z.number().int().min(10).default(5000),
   /** Statistics period in ms for the live view. */
   statsIntervalMs: z.number().int().min(50).default(1000),
+  /** The control socket (`netstar ctl/ls/top`): on by default, named `<app>-<pid>` unless named here or by --name. */
+  control: z.object({
+    enabled: z.boolean().default(true),
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)').optional(),
+  }).strict().default({}),
   /** Prometheus endpoint (GET /metrics); none when absent. */
   metrics: metricsSchema.optional(),
   /** Application-specific settings, validated by the app. */
