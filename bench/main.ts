@@ -11,6 +11,7 @@ import { benchLb } from './lb';
 import { benchOvsNat } from './ovs-nat';
 import type { BenchResult } from './common';
 import { plotBench } from './plot';
+import { runReport } from './report';
 
 export interface BenchOptions { rounds: number; seconds: number; json: boolean; core: number; connections?: number; profile?: boolean }
 const BENCHES: Record<string, (o: BenchOptions) => Promise<unknown>> = {
@@ -36,11 +37,18 @@ async function main(): Promise<number> {
       profile: { type: 'boolean', default: false },
       /** write ours and the reference per round as an SVG chart */
       plot: { type: 'string' },
+      /** with `all`: write <dir>/report.md and one chart per bench */
+      report: { type: 'string' },
     },
   });
   const name = positionals[0];
-  if (!name || !BENCHES[name]) {
-    process.stderr.write(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--json] [--rounds N] [--seconds S] [--core C] [--plot out.svg] [--profile] [--connections N]\n`);
+  if (!name || (!BENCHES[name] && name !== 'all')) {
+    process.stderr.write(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--json] [--rounds N] [--seconds S] [--core C] [--plot out.svg] [--profile] [--connections N]\n` +
+      '       npm run bench -- all --report <dir>   (every bench; <dir>/report.md with the table and one chart per bench)\n');
+    return 2;
+  }
+  if ((name === 'all') !== (values.report !== undefined)) {
+    process.stderr.write('bench: --report <dir> goes with `all` (and `all` needs --report)\n');
     return 2;
   }
   const rounds = Number(values.rounds), seconds = Number(values.seconds), core = Number(values.core);
@@ -56,6 +64,14 @@ async function main(): Promise<number> {
   if (connections !== undefined && !(Number.isInteger(connections) && connections >= 1)) {
     process.stderr.write('bench: --connections must be a positive integer\n');
     return 2;
+  }
+  if (name === 'all') {
+    const o = { rounds, seconds, json: false, core, connections, profile: values.profile === true };
+    const runs = Object.fromEntries(Object.entries(BENCHES).map(([n, f]) => [n, () => f(o)]));
+    const outcomes = await runReport(runs, values.report!, `npm run bench -- ${process.argv.slice(2).join(' ')}`);
+    const failed = outcomes.filter((b) => !b.result).map((b) => b.name);
+    process.stdout.write(`\nreport: ${path.join(values.report!, 'report.md')}${failed.length ? ` (failed: ${failed.join(', ')})` : ''}\n`);
+    return failed.length ? 1 : 0;
   }
   const res = (await BENCHES[name]({ rounds, seconds, json: values.json === true, core, connections, profile: values.profile === true })) as BenchResult;
   if (values.plot) {

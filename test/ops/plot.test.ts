@@ -6,6 +6,7 @@ import { runCommand } from '../helpers/proc';
 import { tmpDir } from '../helpers/netstar';
 import { plotData } from '../../bench/plot';
 import type { BenchResult } from '../../bench/common';
+import { reportMarkdown } from '../../bench/report';
 
 const dir = tmpDir('plot');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -67,5 +68,21 @@ describe('bench --plot', () => {
     expect(rows).toHaveLength(9);
     expect(rows.filter((x) => x.series === 'offload off').map((x) => x.value)).toEqual([1, 2, 3]);
     expect(() => plotData({ ...res, rounds: undefined })).toThrow(/no per-round figures/);
+  });
+});
+
+describe('bench all --report', () => {
+  test('the markdown table has every bench, its rounds and chart, and the failures', () => {
+    const md = reportMarkdown([
+      { name: 'l2fwd', result: res, seconds: 40 },
+      { name: 'ovs-nat', error: 'Error: ovs-vswitchd did not start\n    at x', seconds: 3 },
+    ], { command: 'npm run bench -- all --report r', when: new Date('2026-01-02T03:04:05Z'), plots: new Set(['l2fwd']) });
+    const lines = md.split('\n');
+    expect(lines[0]).toBe('# NetStar.ts benchmark report');
+    expect(lines[2]).toMatch(/^2026-01-02T03:04:05\.000Z · `npm run bench -- all --report r` · /);
+    expect(lines).toContain('| l2fwd (netstar l2fwd vs testpmd mac) | 4.20 | 5.10 | Mpps | 0.82 | 4.13 / 5.25, 4.20 / 5.10, 4.38 / 4.88 | [l2fwd.svg](l2fwd.svg) |');
+    expect(lines).toContain('| ovs-nat | failed | | | | Error: ovs-vswitchd did not start | |');
+    expect(lines).toContain('![l2fwd](l2fwd.svg)');
+    expect(md).toMatch(/## Failures\n\n### ovs-nat\n\n```\nError: ovs-vswitchd did not start\n    at x\n```/);
   });
 });
