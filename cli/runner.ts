@@ -9,6 +9,7 @@ import { S } from '../reactor/stats';
 import { startMetrics, type EngineMetrics } from '../reactor/metrics';
 import { logger } from '../reactor/log';
 import { ControlServer } from '../reactor/control';
+import { Capture } from '../reactor/capture';
 
 export interface RunOptions {
   /** stop by itself after this many seconds */
@@ -50,8 +51,16 @@ function fmtRate(x: number): string {
 
 export async function runApp(appName: string, config: Config, o: RunOptions = {}): Promise<RunResult> {
   const log = o.log ?? ((s: string) => process.stdout.write(s + '\n'));
-  const { app, appPath } = loadApp(appName);
-  const engine = await Engine.start(config, app, appPath);
+  let { app, appPath } = loadApp(appName);
+  let capture: Capture | null = null;
+  if (config.capture) ({ capture, app, appPath } = Capture.wrap(config, app, appPath));
+  let engine: Engine;
+  try {
+    engine = await Engine.start(config, app, appPath);
+  } catch (e) {
+    await capture?.abort();
+    throw e;
+  }
   let metrics: EngineMetrics | null = null;
   if (config.metrics) {
     try {
@@ -60,6 +69,7 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
       if (!o.quiet) logger().info({ url: m.url }, `metrics at ${m.url}`);
     } catch (e) {
       await engine.stop();
+      await capture?.abort();
       throw e;
     }
   }
@@ -68,7 +78,7 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
     const named = o.instance ?? config.control.name;
     const instance = named ?? `${path.basename(appName).replace(/\.js$/, '').replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}`;
     try {
-      control = new ControlServer(engine, instance, appName, { stop: () => wake(), metrics });
+      control = new ControlServer(engine, instance, appName, { stop: () => wake(), metrics, capture });
       const where = await control.listen();
       if (!o.quiet) logger().info({ instance, socket: where }, `control socket ${where} (netstar ctl ${instance} help)`);
     } catch (e) {
@@ -77,6 +87,7 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
       if (named) {
         await metrics?.close();
         await engine.stop();
+        await capture?.abort();
         throw e;
       }
       logger().warn(`no control socket: ${(e as Error).message}`);
@@ -132,6 +143,10 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
   await control?.close();
   await metrics?.close();
   const summary = await engine.stop();
+  if (capture) {
+    const c = await capture.finish(summary.ports);
+    if (!o.quiet) logger().info({ files: c.files, packets: c.packets }, `capture: ${c.packets.reduce((a, b) => a + b, 0)} packet(s) in ${c.files.join(', ')}`);
+  }
   let exitCode = 0;
   const leaked = summary.poolsInUse.reduce((a, b) => a + b, 0);
   if (fatal) exitCode = 1;

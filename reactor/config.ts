@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import { z } from 'zod';
 import { NetstarError } from '../native';
+import { captureSchema } from './capture-ring';
 
 /** vdev drivers DPDK 22.11 ships as virtual devices; a vdev name is `<driver><index>[,args]`. */
 export const VDEV_DRIVERS = [
@@ -98,6 +99,8 @@ export const configSchema = z.object({
     enabled: z.boolean().default(true),
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)').optional(),
   }).strict().default({}),
+  /** Packet capture to pcapng (reactor/capture.ts); none when absent. */
+  capture: captureSchema.optional(),
   /** Prometheus endpoint (GET /metrics); none when absent. */
   metrics: metricsSchema.optional(),
   /** Application-specific settings, validated by the app. */

@@ -65,6 +65,7 @@ export interface ControlHooks {
   /** `stop`: ask the instance to stop as on SIGINT */
   stop: () => void;
   metrics?: EngineMetrics | null;
+  capture?: { start(): void; stop(): void; status(): unknown } | null;
 }
 
 export const COMMANDS: Record<string, string> = {
@@ -74,6 +75,7 @@ export const COMMANDS: Record<string, string> = {
   app: 'app counters per shard',
   metrics: 'the Prometheus exposition text',
   stop: 'stop the instance (as SIGINT)',
+  capture: 'packet capture: {"action": "start" | "stop" | "status"} (config "capture": {…})',
 };
 
 export class ControlServer {
@@ -96,7 +98,6 @@ export class ControlServer {
       cmd = o.cmd;
       if (o.args && typeof o.args === 'object') args = o.args as Record<string, unknown>;
     } else cmd = text;
-    void args;
     switch (cmd) {
       case 'help': return COMMANDS;
       case 'ping': return { instance: this.instance, app: this.appName, pid: process.pid, uptimeMs: Date.now() - this.startedAt };
@@ -108,6 +109,15 @@ export class ControlServer {
       case 'stop':
         setImmediate(this.hooks.stop);
         return { stopping: true };
+      case 'capture': {
+        const cap = this.hooks.capture;
+        if (!cap) throw new Error('capture is not configured (config "capture": {"file": …, "start": false})');
+        const action = args.action ?? 'status';
+        if (action === 'start') cap.start();
+        else if (action === 'stop') cap.stop();
+        else if (action !== 'status') throw new Error(`capture: action is start, stop or status, not '${String(action)}'`);
+        return cap.status();
+      }
       default: throw new Error(`unknown command '${cmd}'; commands: ${Object.keys(COMMANDS).join(', ')}`);
     }
   }

@@ -69,7 +69,7 @@ describe('control socket', () => {
   test('an unknown command is answered with the list; a missing instance is named', async () => {
     const bad = await runCli(['ctl', name, 'frobnicate'], { env, timeoutMs: 20000 });
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/unknown command 'frobnicate'; commands: help, ping, stats, app, metrics, stop/);
+    expect(bad.stderr).toMatch(/unknown command 'frobnicate'; commands: help, ping, stats, app, metrics, stop, capture/);
     const gone = await runCli(['ctl', 'nosuchinstance', 'ping'], { env, timeoutMs: 20000 });
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/nosuchinstance: no such running instance/);
@@ -77,7 +77,7 @@ describe('control socket', () => {
     const raw = await runCommand('/usr/bin/python3', ['-c', `import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'{"cmd":"ping"}\\nhelp\\n'); f=s.makefile(); print(f.readline().strip()); print(f.readline().strip())`, sock], { timeoutMs: 10000 });
     const [ping, help] = raw.stdout.trim().split('\n').map((l) => JSON.parse(l) as { ok: boolean; result: Record<string, unknown> });
     expect(ping).toEqual({ ok: true, result: expect.objectContaining({ instance: name, app: 'l2fwd', pid: cli.pid }) });
-    expect(Object.keys(help.result)).toEqual(['help', 'ping', 'stats', 'app', 'metrics', 'stop']);
+    expect(Object.keys(help.result)).toEqual(['help', 'ping', 'stats', 'app', 'metrics', 'stop', 'capture']);
   });
 
   test('another uid is refused', async () => {
