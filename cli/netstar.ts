@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `netstar` command: run an app from a config file.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadConfigFile } from '../reactor/config';
+import { loadConfigFile, type ConfigInput } from '../reactor/config';
 import { NetstarError } from '../native';
 import { runApp } from './runner';
 import { APPS } from '../reactor/app';
@@ -32,13 +32,15 @@ const run = program
   .option('--stats', 'print a STATS json line every interval')
   .option('--json', 'print the summary as a JSON line')
   .option('-q, --quiet', 'no live view or summary text')
+  .option('--capture <file>', 'capture every port, both directions, to this pcapng file (overrides config "capture")')
+  .option('--capture-filter <expr>', 'with --capture: a filter expression, e.g. "udp and port 53", "not arp", "host 198.18.0.1"')
   .option('-n, --name <instance>', 'control-socket instance name (netstar ctl/top <instance>); default <app>-<pid>')
   .addOption(new Option('--log-level <level>', 'log messages at this level and above (stderr)').choices(LOG_LEVELS).env('NETSTAR_LOG_LEVEL'))
   .addOption(new Option('--log-format <format>', 'log lines as text or pino JSON').choices(LOG_FORMATS).env('NETSTAR_LOG_FORMAT'))
   // Our own help flag: `run <app> --help` prints the app's settings, which commander's built-in help cannot.
   .helpOption(false)
   .option('-h, --help', 'this help; after an app name, the app\'s settings');
-run.action(async (appName: string | undefined, opts: { config?: string; shards?: number; duration?: number; stats?: boolean; json?: boolean; quiet?: boolean; name?: string; help?: boolean; logLevel?: LogLevel; logFormat?: LogFormat }) => {
+run.action(async (appName: string | undefined, opts: { config?: string; shards?: number; duration?: number; stats?: boolean; json?: boolean; quiet?: boolean; name?: string; capture?: string; captureFilter?: string; help?: boolean; logLevel?: LogLevel; logFormat?: LogFormat }) => {
   configureLog({ level: opts.logLevel, format: opts.logFormat });
   if (opts.help) {
     process.stdout.write(appName ? `${appHelp(appName)}\n` : `${run.helpInformation()}\nApps:\n${appsListing().replace(/^/gm, '  ')}\n`);
@@ -48,7 +50,10 @@ run.action(async (appName: string | undefined, opts: { config?: string; shards?:
   // The app name is checked before any config is read: a typo is named as such, not as a config error.
   checkAppName(appName);
   if (!opts.config) throw new NetstarError('ERR_CONFIG', `run ${appName}: a config file is needed (-c <file>); netstar run ${appName} --help lists the app's settings`);
-  const config = loadConfigFile(opts.config, opts.shards ? { shards: opts.shards } : {});
+  if (opts.captureFilter !== undefined && !opts.capture) throw new NetstarError('ERR_CONFIG', '--capture-filter goes with --capture <file>');
+  const overrides: Partial<ConfigInput> = opts.shards ? { shards: opts.shards } : {};
+  if (opts.capture) overrides.capture = { file: opts.capture, filter: opts.captureFilter ?? '' };
+  const config = loadConfigFile(opts.config, overrides);
   const { exitCode } = await runApp(appName, config, { durationSec: opts.duration, statsLines: opts.stats, json: opts.json, quiet: opts.quiet, instance: opts.name });
   process.exit(exitCode);
 });

@@ -21,7 +21,12 @@ export interface CaptureShardSettings {
   tx: boolean;
   snaplen: number;
   filter: string;
+  /** absolute path of a predicate module (capture.filterModule) */
+  filterModule?: string;
 }
+
+/** A TS/JS capture predicate, the default export of capture.filterModule. */
+export type CapturePredicate = (bytes: Uint8Array, offset: number, length: number, portIndex: number, direction: number) => boolean;
 
 const app: AppModule<CaptureShardSettings> = {
   name: 'capture',
@@ -34,13 +39,17 @@ const app: AppModule<CaptureShardSettings> = {
     const inner = await mod.default.createShard(ctx, s.inner);
     const ring = new RingWriter(s.rings[ctx.id]);
     const ctl = new Int32Array(s.control);
-    const keep = compileFilter(s.filter);
+    const expr = compileFilter(s.filter);
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const user = s.filterModule ? (require(s.filterModule) as { default?: CapturePredicate }).default : undefined;
+    if (s.filterModule && typeof user !== 'function') throw new Error(`capture.filterModule ${s.filterModule} has no default export function`);
+    const keep = (b: Uint8Array, off: number, len: number, port: number, dir: number): boolean => expr(b, off, len) && (!user || user(b, off, len, port, dir) === true);
     const ifOf = Int32Array.from(s.ifOf);
     const snap = s.snaplen;
     const origin = performance.timeOrigin;
     const record = (pkt: Packet, port: number, dir: number): void => {
       const itf = port < ifOf.length ? ifOf[port] : -1;
-      if (itf < 0 || !keep(pkt.bytes, pkt.offset, pkt.length)) return;
+      if (itf < 0 || !keep(pkt.bytes, pkt.offset, pkt.length, port, dir)) return;
       const ms = origin + performance.now();
       const sec = Math.floor(ms / 1000);
       const nsec = Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6));

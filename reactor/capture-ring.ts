@@ -19,6 +19,8 @@ export const captureSchema = z.object({
   direction: z.enum(['rx', 'tx', 'both']).default('both'),
   /** a filter expression (net/filter.ts), e.g. "udp and port 53", "not arp", "host 198.18.0.1" */
   filter: z.string().default(''),
+  /** a JS module whose default export is a predicate (bytes, offset, length, portIndex, direction 1 in / 2 out) => boolean, ANDed with filter */
+  filterModule: z.string().min(1).optional(),
   /** bytes kept of each packet */
   snaplen: z.number().int().min(16).max(65535).default(65535),
   /** ring of files: start a new file past this size (0 = never) … */

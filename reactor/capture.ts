@@ -34,6 +34,8 @@ export class Capture {
       if (e instanceof FilterError) throw new NetstarError('ERR_CONFIG', `invalid capture.filter: ${e.message}`);
       throw e;
     }
+    if (cc.filterModule && !fs.existsSync(path.resolve(cc.filterModule)))
+      throw new NetstarError('ERR_CONFIG', `capture.filterModule: ${path.resolve(cc.filterModule)} does not exist`);
     const dir = path.dirname(path.resolve(cc.file));
     if (!fs.existsSync(dir)) throw new NetstarError('ERR_CONFIG', `capture.file: directory ${dir} does not exist`);
     const wanted = cc.ports ?? config.ports.map((_, i) => i);
@@ -66,6 +68,7 @@ export class Capture {
       settings: (c: Config): CaptureShardSettings => ({
         innerPath: appPath, inner: app.settings(c), rings: capture.rings, control: capture.control, ifOf: capture.ifOf,
         rx: cc.direction !== 'tx', tx: cc.direction !== 'rx', snaplen: cc.snaplen, filter: cc.filter,
+        filterModule: cc.filterModule ? path.resolve(cc.filterModule) : undefined,
       }),
       prepare: app.prepare ? (s, ports) => ({ ...s, inner: app.prepare!(s.inner, ports) }) : undefined,
       createShard: () => { throw new Error('runs in the shard from ' + CAPTURE_APP_PATH); },

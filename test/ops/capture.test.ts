@@ -20,7 +20,7 @@ PcapWriter.open(empty).close();
 function pcapConfig(label: string, capture: Record<string, unknown>): string {
   return writeJson(dir, `${label}.json`, {
     eal: { vdevs: [`net_pcap0,rx_pcap=${inPcap},tx_pcap=${path.join(dir, `${label}-sink.pcap`)}`, `net_pcap1,rx_pcap=${empty},tx_pcap=${path.join(dir, `${label}-out.pcap`)}`], filePrefix: filePrefix('cp') },
-    ports: [{ name: 'net_pcap0' }, { name: 'net_pcap1' }], statsIntervalMs: 200, capture,
+    ports: [{ name: 'net_pcap0' }, { name: 'net_pcap1' }], statsIntervalMs: 200, ...(capture ? { capture } : {}),
   });
 }
 
@@ -112,7 +112,25 @@ describe('capture to pcapng', () => {
     expect(info.stdout).toMatch(/Capture length = 60/);
   });
 
+  test('--capture and --capture-filter on the command line; a predicate module', async () => {
+    const file = path.join(dir, 'cli.pcapng');
+    const cfg = pcapConfig('cli', undefined as unknown as Record<string, unknown>);
+    const p = startCli(['run', 'l2fwd', '-c', cfg, '--stats', '--json', '--capture', file, '--capture-filter', 'src port 1500'], { env });
+    await waitFor(() => (lastStats(p.output())?.ports[1].tx ?? 0) >= N || !p.running(), { timeoutMs: 30000, what: 'l2fwd to forward the pcap' });
+    expect((await p.stop({ timeoutMs: 15000 })).code).toBe(0);
+    expect(await tshark(file, ['frame.interface_name', 'udp.srcport'])).toEqual([['net_pcap0', '1500'], ['net_pcap1', '1500']]);
+
+    // inbound packets whose UDP source port is a multiple of 100 (1100 … 1500), chosen by TS code
+    const mod = path.join(dir, 'pred.js');
+    fs.writeFileSync(mod, 'exports.default = (b, o, len, port, dir) => dir === 1 && len >= 36 && (((b[o + 34] << 8) | b[o + 35]) % 100) === 0;\n');
+    const file2 = path.join(dir, 'pred.pcapng');
+    const s = await runPcap(pcapConfig('pred', { file: file2, filterModule: mod, filter: 'udp' }));
+    expect(s.app['capture.captured']).toBe(5);
+    expect((await tshark(file2, ['frame.interface_name', 'udp.srcport'])).map((r) => r.join(' '))).toEqual(['1100', '1200', '1300', '1400', '1500'].map((x) => `net_pcap0 ${x}`));
+  });
+
   test.each([
+    ['a missing predicate module', { file: 'x.pcapng', filterModule: '/nonexistent/pred.js' }, /capture\.filterModule: \/nonexistent\/pred\.js does not exist/],
     ['a bad filter', { file: 'x.pcapng', filter: 'udp and port seventy' }, /invalid capture\.filter: filter 'udp and port seventy': a port number expected, got 'seventy'/],
     ['an unknown term', { file: 'x.pcapng', filter: 'udpp' }, /unknown term 'udpp'/],
     ['a missing directory', { file: '/nonexistent/dir/x.pcapng' }, /capture\.file: directory \/nonexistent\/dir does not exist/],
