@@ -9,6 +9,7 @@ import { benchRings } from './rings';
 import { benchHttpd } from './httpd';
 import { benchLb } from './lb';
 import { benchOvsNat } from './ovs-nat';
+import { benchCapture } from './capture';
 import type { BenchResult } from './common';
 import { plotBench } from './plot';
 import { runReport } from './report';
@@ -21,6 +22,7 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<unknown>> = {
   httpd: benchHttpd,
   lb: benchLb,
   'ovs-nat': benchOvsNat,
+  capture: benchCapture,
 };
 
 async function main(): Promise<number> {

@@ -73,7 +73,9 @@ function counter64(v: number): Buffer {
  */
 export class PcapngWriter {
   private readonly fd: number;
-  private buf = Buffer.alloc(1 << 16);
+  private buf = Buffer.alloc(1 << 20);
+  /** the same memory as words (every block is a multiple of 4 bytes, so `used` stays aligned) */
+  private words = new Uint32Array(this.buf.buffer, this.buf.byteOffset, this.buf.length >>> 2);
   private used = 0;
   /** bytes written so far (file size once flushed) */
   size = 0;
@@ -81,6 +83,8 @@ export class PcapngWriter {
   private closed = false;
 
   constructor(readonly file: string, readonly interfaces: PcapngInterface[], o: { application?: string; comment?: string } = {}) {
+    // packet blocks are written as host-order words while the section header says little-endian
+    if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('PcapngWriter: big-endian hosts are not supported');
     this.fd = fs.openSync(file, 'w', 0o600);
     const shb = Buffer.alloc(16);
     shb.writeUInt32LE(BYTE_ORDER_MAGIC, 0);
@@ -115,27 +119,44 @@ export class PcapngWriter {
 
   /** One packet: `data[off, off+caplen)` of a packet `origLen` long on interface `ifIndex`. */
   packet(ifIndex: number, sec: number, nsec: number, data: Uint8Array, off: number, caplen: number, origLen: number, direction = 0): void {
-    const ts = BigInt(sec) * 1_000_000_000n + BigInt(nsec);
+    // 64-bit nanoseconds as (high, low) words, exactly, without BigInt: with sec = sh * 2^16 + sl,
+    // ns = sh * 1e9 * 2^16 + (sl * 1e9 + nsec), every partial below 2^53.
+    const sh = Math.floor(sec / 65536), sl = sec - sh * 65536;
+    const b1 = sh * 1e9, a = sl * 1e9 + nsec;
+    const b1hi = Math.floor(b1 / 65536);
+    let lo = (b1 - b1hi * 65536) * 65536 + a;
+    const carry = Math.floor(lo / 4294967296);
+    lo -= carry * 4294967296;
+    const hi = b1hi + carry;
     const opts = direction ? 12 : 0;
     const total = 12 + 20 + pad4(caplen) + opts;
-    const b = Buffer.alloc(total);
-    b.writeUInt32LE(BT_EPB, 0);
-    b.writeUInt32LE(total, 4);
-    b.writeUInt32LE(ifIndex, 8);
-    b.writeUInt32LE(Number((ts >> 32n) & 0xffffffffn), 12);
-    b.writeUInt32LE(Number(ts & 0xffffffffn), 16);
-    b.writeUInt32LE(caplen, 20);
-    b.writeUInt32LE(origLen, 24);
-    b.set(data.subarray(off, off + caplen), 28);
-    if (direction) {
-      const o = 28 + pad4(caplen);
-      b.writeUInt16LE(EPB_FLAGS, o);
-      b.writeUInt16LE(4, o + 2);
-      b.writeUInt32LE(direction, o + 4);
-      // o + 8: opt_endofopt (zeros)
+    if (total > this.buf.length) {
+      this.flush();
+      this.buf = Buffer.alloc(total * 2);
+      this.words = new Uint32Array(this.buf.buffer, this.buf.byteOffset, this.buf.length >>> 2);
     }
-    b.writeUInt32LE(total, total - 4);
-    this.put(b);
+    if (this.used + total > this.buf.length) this.flush();
+    const w = this.words, s = this.used, k = s >>> 2;
+    w[k] = BT_EPB;
+    w[k + 1] = total;
+    w[k + 2] = ifIndex;
+    w[k + 3] = hi;
+    w[k + 4] = lo;
+    w[k + 5] = caplen;
+    w[k + 6] = origLen;
+    const b = this.buf;
+    b.set(data.subarray(off, off + caplen), s + 28);
+    const padEnd = s + 28 + pad4(caplen);
+    b.fill(0, s + 28 + caplen, padEnd);
+    let e = padEnd >>> 2;
+    if (direction) {
+      w[e++] = EPB_FLAGS | (4 << 16);
+      w[e++] = direction;
+      w[e++] = 0; // opt_endofopt
+    }
+    w[e] = total;
+    this.used += total;
+    this.size += total;
     this.packets++;
   }
 

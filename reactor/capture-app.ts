@@ -47,15 +47,22 @@ const app: AppModule<CaptureShardSettings> = {
     const ifOf = Int32Array.from(s.ifOf);
     const snap = s.snaplen;
     const origin = performance.timeOrigin;
+    const clock = ctx.clock;
     const record = (pkt: Packet, port: number, dir: number): void => {
       const itf = port < ifOf.length ? ifOf[port] : -1;
       if (itf < 0 || !keep(pkt.bytes, pkt.offset, pkt.length, port, dir)) return;
-      const ms = origin + performance.now();
+      // The shard's loop clock (read once per poll-loop pass): a timestamp per packet without a
+      // performance.now() call per packet; packets of one burst share it.
+      const ms = origin + clock.now();
       const sec = Math.floor(ms / 1000);
       const nsec = Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6));
       ring.put(itf, dir, sec, nsec, pkt.bytes, pkt.offset, Math.min(snap, pkt.length), pkt.length);
     };
     const wrapped: ShardApp = {
+      // While capturing, the burst hooks are hidden so every packet comes through onPacket where it is
+      // seen in and out; while not, the app's own fast paths run untouched. (The shard reads them per burst.)
+      get onBurst() { return ctl[CTL.active] !== 0 ? undefined : inner.onBurst?.bind(inner); },
+      get onForwarded() { return ctl[CTL.active] !== 0 ? undefined : inner.onForwarded?.bind(inner); },
       onPacket(pkt: Packet, portIndex: number): number {
         const on = ctl[CTL.active] !== 0;
         if (on && s.rx) record(pkt, portIndex, DIR_IN);
