@@ -35,10 +35,20 @@ export function parseWrk(out: string): WrkResult {
   const err = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = (err ? Number(err[1]) : 0) + (sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) : 0);
-  return { rps: Number(rps[1]), requests: Number(reqs[1]), p50: pct('50'), p90: pct('90'), p99: pct('99'), wrkCpuSec, errors };
+  const res = { rps: Number(rps[1]), requests: Number(reqs[1]), p50: pct('50'), p90: pct('90'), p99: pct('99'), wrkCpuSec, errors };
+  // wrk has been seen to print a 0.00 99th percentile under pipelining: not a latency, say so
+  for (const k of ['p90', 'p99'] as const) {
+    if (res[k] === 0 && res.p50 > 0) {
+      process.stderr.write(`bench httpd: wrk reported ${k} = 0 with p50 ${res.p50} ms (shown as n/a); its distribution:\n${(/Latency Distribution[\s\S]*?(?=\n\s*\d+ requests in)/.exec(out) ?? [''])[0]}\n`);
+      res[k] = NaN;
+    }
+  }
+  return res;
 }
 
 const CLK_TCK = 100;
+
+const f2 = (x: number): string => (Number.isNaN(x) ? 'n/a' : x.toFixed(2));
 
 /** CPU seconds (user + system) of a process and all its threads. */
 function procCpuSec(pid: number): number {
@@ -194,7 +204,7 @@ export async function benchHttpd(o: HttpdBenchOptions): Promise<BenchResult> {
         for (const s of servers) {
           const x = await measure(s, mode);
           samples.push(x);
-          say(`round ${r + 1} ${mode.padEnd(10)} ${s.name.padEnd(17)} ${x.rps.toFixed(0).padStart(7)} req/s  p50 ${x.p50.toFixed(2)} ms  p99 ${x.p99.toFixed(2)} ms  server ${(100 * x.serverUtil).toFixed(0)} % (core ${(100 * x.serverCoreUtil).toFixed(0)} %)  wrk ${(100 * x.clientUtil).toFixed(0)} % (core ${(100 * x.clientCoreUtil).toFixed(0)} %)${x.errors ? `  ${x.errors} errors` : ''}`);
+          say(`round ${r + 1} ${mode.padEnd(10)} ${s.name.padEnd(17)} ${x.rps.toFixed(0).padStart(7)} req/s  p50 ${f2(x.p50)} ms  p99 ${f2(x.p99)} ms  server ${(100 * x.serverUtil).toFixed(0)} % (core ${(100 * x.serverCoreUtil).toFixed(0)} %)  wrk ${(100 * x.clientUtil).toFixed(0)} % (core ${(100 * x.clientCoreUtil).toFixed(0)} %)${x.errors ? `  ${x.errors} errors` : ''}`);
         }
       }
       const k = samples.slice(-6);
@@ -219,7 +229,7 @@ export async function benchHttpd(o: HttpdBenchOptions): Promise<BenchResult> {
       if (f) profileText += `(profile kept at ${keep}; open it in Chrome DevTools)\n`;
     }
 
-    const med = (server: string, mode: Mode, k: keyof Sample): number => median(samples.filter((x) => x.server === server && x.mode === mode).map((x) => x[k] as number));
+    const med = (server: string, mode: Mode, k: keyof Sample): number => median(samples.filter((x) => x.server === server && x.mode === mode).map((x) => x[k] as number).filter((v) => !Number.isNaN(v)));
     const rows: string[][] = [['mode', 'server', 'req/s', 'p50 ms', 'p99 ms', 'server CPU %', 'server core %', 'wrk CPU %', 'client core %', 'req per server CPU-s', 'vs node', 'vs nginx']];
     const limited: string[] = [];
     for (const mode of ['keep-alive', 'pipelined'] as Mode[]) {
@@ -227,7 +237,7 @@ export async function benchHttpd(o: HttpdBenchOptions): Promise<BenchResult> {
       for (const s of servers) {
         const rps = med(s.name, mode, 'rps');
         const su = med(s.name, mode, 'serverUtil'), cu = med(s.name, mode, 'clientUtil');
-        rows.push([mode, s.name, rps.toFixed(0), med(s.name, mode, 'p50').toFixed(2), med(s.name, mode, 'p99').toFixed(2),
+        rows.push([mode, s.name, rps.toFixed(0), f2(med(s.name, mode, 'p50')), f2(med(s.name, mode, 'p99')),
           (100 * su).toFixed(0), (100 * med(s.name, mode, 'serverCoreUtil')).toFixed(0), (100 * cu).toFixed(0), (100 * med(s.name, mode, 'clientCoreUtil')).toFixed(0),
           med(s.name, mode, 'reqPerServerCpuSec').toFixed(0), (rps / node).toFixed(2), (rps / nginx).toFixed(2)]);
         // The measurement says nothing about the server when wrk ran out of CPU first.
