@@ -231,7 +231,7 @@ export async function benchHttpd(o: HttpdBenchOptions): Promise<BenchResult> {
 
     const med = (server: string, mode: Mode, k: keyof Sample): number => median(samples.filter((x) => x.server === server && x.mode === mode).map((x) => x[k] as number).filter((v) => !Number.isNaN(v)));
     const rows: string[][] = [['mode', 'server', 'req/s', 'p50 ms', 'p99 ms', 'server CPU %', 'server core %', 'wrk CPU %', 'client core %', 'req per server CPU-s', 'vs node', 'vs nginx']];
-    const limited: string[] = [];
+    const limited: string[] = [], unsaturated: string[] = [];
     for (const mode of ['keep-alive', 'pipelined'] as Mode[]) {
       const node = med('node http', mode, 'rps'), nginx = med('nginx (1 worker)', mode, 'rps');
       for (const s of servers) {
@@ -242,6 +242,8 @@ export async function benchHttpd(o: HttpdBenchOptions): Promise<BenchResult> {
           med(s.name, mode, 'reqPerServerCpuSec').toFixed(0), (rps / node).toFixed(2), (rps / nginx).toFixed(2)]);
         // The measurement says nothing about the server when wrk ran out of CPU first.
         if (cu >= 0.95 && su < 0.9) limited.push(`${mode} ${s.name}: wrk used ${(100 * cu).toFixed(0)} % of its core while the server used ${(100 * su).toFixed(0)} %`);
+        // Neither side at its limit: the figure is bound by latency (wake-ups, sleeps) or by other load on the cores.
+        else if (cu < 0.95 && su < 0.9) unsaturated.push(`${mode} ${s.name} (server ${(100 * su).toFixed(0)} %, wrk ${(100 * cu).toFixed(0)} %)`);
       }
     }
     if (!o.json) {
@@ -249,6 +251,8 @@ export async function benchHttpd(o: HttpdBenchOptions): Promise<BenchResult> {
       process.stdout.write(`(wrk -t1 -c${conns} --timeout 10s (latencies up to 10 s are recorded) on core ${clientCore}, pipelined: depth ${DEPTH} by a wrk Lua script; every server on core ${o.core}; medians of ${o.rounds} rounds of ${o.seconds} s.\n` +
         ` server CPU: our shard's busy share of its loop time / a kernel server's process CPU time per wall second (softirq work done on the client core is not in it);\n` +
         ` server core: /proc/stat busy share of that core, whatever ran there)\n`);
+      if (unsaturated.length)
+        process.stdout.write(`note: neither the server nor wrk saturated its core in: ${unsaturated.join('; ')}; those figures are bound by latency or by other load on the machine (load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}), not by capacity\n`);
       if (profileText) process.stdout.write(profileText);
     }
     const res: BenchResult = {
