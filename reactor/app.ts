@@ -42,6 +42,14 @@ export interface ShardApp {
   stop?(): void | Promise<void>;
 }
 
+/** What an app command handler can read on the main thread. */
+export interface AppControlContext {
+  shards: number;
+  /** app counters summed over shards (refreshed by the shards every 200 ms) */
+  counters(): Record<string, number>;
+}
+export type AppCommand<S> = (settings: S, args: Record<string, unknown>, ctx: AppControlContext) => unknown;
+
 export interface AppModule<S = unknown> {
   readonly name: string;
   /** One line saying what the app does (`netstar apps`). */
@@ -52,6 +60,11 @@ export interface AppModule<S = unknown> {
   settings(config: Config): S;
   /** Main thread, after ports are up: fill in what depends on the ports (MACs…). Returns what shards get. */
   prepare?(settings: S, ports: PortInfo[]): S;
+  /**
+   * Main thread: commands the control socket offers for this app (`netstar ctl <instance> <command> '{…}'`).
+   * A handler gets the settings the shards got (after prepare), the request's arguments and a small context.
+   */
+  control?: Record<string, AppCommand<S>>;
   /** Shard thread: the app's per-shard state over the shard's context (its whole surface). */
   createShard(ctx: ShardContext, settings: S): ShardApp | Promise<ShardApp>;
 }

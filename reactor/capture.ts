@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { NetstarError } from '../native';
-import type { AppModule } from './app';
+import type { AppControlContext, AppModule } from './app';
 import { shardCount, type Config } from './config';
 import { compileFilter, FilterError } from '../net/filter';
 import { CTL, H, newRing, type CaptureConfig } from './capture-ring';
@@ -71,6 +71,7 @@ export class Capture {
         filterModule: cc.filterModule ? path.resolve(cc.filterModule) : undefined,
       }),
       prepare: app.prepare ? (s, ports) => ({ ...s, inner: app.prepare!(s.inner, ports) }) : undefined,
+      control: app.control ? Object.fromEntries(Object.entries(app.control).map(([k, h]) => [k, (s: CaptureShardSettings, a: Record<string, unknown>, c: AppControlContext) => h(s.inner, a, c)])) : undefined,
       createShard: () => { throw new Error('runs in the shard from ' + CAPTURE_APP_PATH); },
     };
     return { capture, app: wrapped as AppModule, appPath: CAPTURE_APP_PATH };

@@ -9,6 +9,7 @@ import { native, NetstarError } from '../native';
 import type { Engine } from './engine';
 import { S } from './stats';
 import type { EngineMetrics } from './metrics';
+import type { AppCommand } from './app';
 
 /** Where instances put their sockets: $NETSTAR_RUN_DIR, else /run/netstar for root, else a per-user temp dir. */
 export function runDir(): string {
@@ -89,6 +90,12 @@ export class ControlServer {
     this.path = socketPath(instance, dir);
   }
 
+  /** The app's own commands (AppModule.control); the built-in names win. */
+  private appCommands(): Record<string, AppCommand<unknown>> {
+    const c = (this.engine.app.control ?? {}) as Record<string, AppCommand<unknown>>;
+    return Object.fromEntries(Object.entries(c).filter(([k]) => !(k in COMMANDS)));
+  }
+
   private async handle(line: string): Promise<unknown> {
     let cmd: string, args: Record<string, unknown> = {};
     const text = line.trim();
@@ -99,7 +106,7 @@ export class ControlServer {
       if (o.args && typeof o.args === 'object') args = o.args as Record<string, unknown>;
     } else cmd = text;
     switch (cmd) {
-      case 'help': return COMMANDS;
+      case 'help': return { ...COMMANDS, ...Object.fromEntries(Object.keys(this.appCommands()).map((k) => [k, `${this.appName} command`])) };
       case 'ping': return { instance: this.instance, app: this.appName, pid: process.pid, uptimeMs: Date.now() - this.startedAt };
       case 'stats': return snapshot(this.engine, this.instance, this.appName, this.startedAt);
       case 'app': return this.engine.appCounters.map((c, shard) => ({ shard, counters: c ?? {} }));
@@ -118,7 +125,12 @@ export class ControlServer {
         else if (action !== 'status') throw new Error(`capture: action is start, stop or status, not '${String(action)}'`);
         return cap.status();
       }
-      default: throw new Error(`unknown command '${cmd}'; commands: ${Object.keys(COMMANDS).join(', ')}`);
+      default: {
+        const appCmds = this.appCommands();
+        const h = appCmds[cmd];
+        if (h) return await h(this.engine.appSettings, args, { shards: this.engine.shards, counters: () => this.engine.appTotals() });
+        throw new Error(`unknown command '${cmd}'; commands: ${[...Object.keys(COMMANDS), ...Object.keys(appCmds)].join(', ')}`);
+      }
     }
   }
 

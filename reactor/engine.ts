@@ -35,6 +35,8 @@ export class Engine {
   private readonly control = new SharedArrayBuffer(CONTROL_WORDS * 4);
   private workers: Worker[] = [];
   private reports: ShardReport[] = [];
+  /** the settings the shards got (the app's control commands read them) */
+  appSettings: unknown = undefined;
   /** latest app counters per shard (posted by shards every 200 ms) */
   readonly appCounters: Record<string, number>[] = [];
   private exited = 0;
@@ -92,6 +94,7 @@ export class Engine {
       e.rings.push(byFrom);
     }
     if (app.prepare) settings = app.prepare(settings, e.ports);
+    e.appSettings = settings;
     await e.spawn(cores, settings);
     return e;
   }

@@ -20,6 +20,7 @@ import { chooseDestination, chooseSource, type TupleCheck } from './nat';
 import { CT_COUNTERS, attachNativeOffload, conntrackHandler, foldOffloadCounts, l3MetaFlows, offloadRefresh, startTracking } from './forward';
 import { CounterSet } from '../../net/flow/counters';
 import { formatConntrack } from './dump';
+import { conntrackCommand } from './ctl';
 
 export const NAT_COUNTERS = [
   ...CT_COUNTERS, 'ct.snat', 'ct.dnat',
@@ -281,6 +282,8 @@ const app: AppModule<NatSettings> = {
   name: 'ovs-nat',
   description: 'stateful NAT router (OVS conntrack semantics): SNAT/DNAT, connection tracking, timeouts',
   settingsSchema: schema,
+  // `netstar ctl <instance> conntrack '{"match": "…"}'` (SIGUSR2 still writes the same dump)
+  control: { conntrack: conntrackCommand },
   settings(config: Config): NatSettings {
     const shards = config.shards === 'all' ? 0 : config.shards;
     const s = parseSettings(config.app, config.ports.length, shards === 0 ? 2 : shards);
