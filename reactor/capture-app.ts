@@ -58,11 +58,12 @@ const app: AppModule<CaptureShardSettings> = {
       const nsec = Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6));
       ring.put(itf, dir, sec, nsec, pkt.bytes, pkt.offset, Math.min(snap, pkt.length), pkt.length);
     };
+    const onBurst = inner.onBurst?.bind(inner), onForwarded = inner.onForwarded?.bind(inner);
     const wrapped: ShardApp = {
       // While capturing, the burst hooks are hidden so every packet comes through onPacket where it is
       // seen in and out; while not, the app's own fast paths run untouched. (The shard reads them per burst.)
-      get onBurst() { return ctl[CTL.active] !== 0 ? undefined : inner.onBurst?.bind(inner); },
-      get onForwarded() { return ctl[CTL.active] !== 0 ? undefined : inner.onForwarded?.bind(inner); },
+      get onBurst() { return ctl[CTL.active] !== 0 ? undefined : onBurst; },
+      get onForwarded() { return ctl[CTL.active] !== 0 ? undefined : onForwarded; },
       onPacket(pkt: Packet, portIndex: number): number {
         const on = ctl[CTL.active] !== 0;
         if (on && s.rx) record(pkt, portIndex, DIR_IN);

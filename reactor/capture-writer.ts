@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parentPort, workerData } from 'worker_threads';
 import { PcapngWriter, type PcapngInterface } from '../net/pcapng';
-import { CTL, RingReader } from './capture-ring';
+import { RingReader } from './capture-ring';
 
 export interface WriterInit {
   file: string;
@@ -28,7 +28,6 @@ export function ringFileName(file: string, n: number, ring: boolean): string {
 function run(init: WriterInit): void {
   const ring = init.files > 1 || init.fileBytes > 0;
   const readers = init.rings.map((r) => new RingReader(r));
-  const ctl = new Int32Array(init.control);
   const written: string[] = [];
   let n = 1;
   const startNs = BigInt(Date.now()) * 1_000_000n;
@@ -68,7 +67,6 @@ function run(init: WriterInit): void {
       parentPort!.postMessage({ type: 'closed', files: written.filter((f) => fs.existsSync(f)), packets: perIf });
       return;
     }
-    void ctl;
     setTimeout(tick, 5);
   };
   tick();
