@@ -4,7 +4,20 @@ import * as path from 'path';
 
 export const CLI = path.resolve(__dirname, '..', 'cli', 'netstar.js');
 
-export interface BenchResult { bench: string; ours: number; ref: number; unit: string; ratio: number }
+export interface BenchResult {
+  bench: string; ours: number; ref: number; unit: string; ratio: number;
+  /** per-round figures behind the medians (for --plot); not part of the --json line */
+  rounds?: { ours: number; ref: number }[];
+  /** what `ours` and `ref` are, for plot legends */
+  labels?: { ours: string; ref: string };
+  /** further per-round series measured in the same run (plotted beside ours and ref) */
+  extraSeries?: { name: string; values: number[] }[];
+}
+
+/** The per-round pairs of two equally long series. */
+export function roundsOf(ours: number[], ref: number[]): { ours: number; ref: number }[] {
+  return ours.map((x, i) => ({ ours: x, ref: ref[i] }));
+}
 
 export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
@@ -81,5 +94,5 @@ export function printTable(rows: string[][]): void {
 }
 
 export function finish(r: BenchResult, json: boolean): void {
-  if (json) process.stdout.write(JSON.stringify(r) + '\n');
+  if (json) process.stdout.write(JSON.stringify({ bench: r.bench, ours: r.ours, ref: r.ref, unit: r.unit, ratio: r.ratio }) + '\n');
 }

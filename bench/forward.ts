@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { BenchResult, median, oursTxPps, printTable, finish } from './common';
+import { BenchResult, roundsOf, median, oursTxPps, printTable, finish } from './common';
 
 export async function benchForward(o: { rounds: number; seconds: number; json: boolean }): Promise<BenchResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsbench-'));
@@ -27,7 +27,7 @@ export async function benchForward(o: { rounds: number; seconds: number; json: b
       one.push(a); two.push(b); oneP.push(ap); twoP.push(bp);
       if (!o.json) process.stdout.write(`round ${r + 1}: burst handlers: 1 shard ${a.toFixed(2)}, 2 shards forwarding all ${b.toFixed(2)} Mpps; per-packet handlers: ${ap.toFixed(2)}, ${bp.toFixed(2)} Mpps\n`);
     }
-    const res: BenchResult = { bench: 'forward', ours: +median(two).toFixed(3), ref: +median(one).toFixed(3), unit: 'Mpps', ratio: 0 };
+    const res: BenchResult = { bench: 'forward', ours: +median(two).toFixed(3), ref: +median(one).toFixed(3), unit: 'Mpps', ratio: 0, rounds: roundsOf(two, one), labels: { ours: '2 shards, all forwarded', ref: '1 shard, none forwarded' } };
     res.ratio = +(res.ours / res.ref).toFixed(3);
     printTable([
       ['', '2 shards, all forwarded', '1 shard, none', 'ratio'],

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { generateUdpFlowsPcap } from '../tools/pcapgen';
-import { BenchResult, median, oursTxPps, printTable, testpmdTxPps, finish } from './common';
+import { BenchResult, roundsOf, median, oursTxPps, printTable, testpmdTxPps, finish } from './common';
 
 export interface L2fwdBenchOptions { rounds: number; seconds: number; json: boolean; core: number }
 
@@ -36,7 +36,7 @@ export async function benchL2fwd(o: L2fwdBenchOptions): Promise<BenchResult> {
       ours.push(u / 1e6);
       if (!o.json) process.stdout.write(`round ${r + 1}: testpmd ${(t / 1e6).toFixed(2)} Mpps, netstar l2fwd ${(u / 1e6).toFixed(2)} Mpps\n`);
     }
-    const res: BenchResult = { bench: 'l2fwd', ours: +median(ours).toFixed(3), ref: +median(ref).toFixed(3), unit: 'Mpps', ratio: 0 };
+    const res: BenchResult = { bench: 'l2fwd', ours: +median(ours).toFixed(3), ref: +median(ref).toFixed(3), unit: 'Mpps', ratio: 0, rounds: roundsOf(ours, ref), labels: { ours: 'netstar l2fwd', ref: 'testpmd mac' } };
     res.ratio = +(res.ours / res.ref).toFixed(3);
     printTable([
       ['', 'netstar l2fwd', 'testpmd mac', 'ratio'],

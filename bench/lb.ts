@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { buildUdpFrame } from '../tools/pcapgen';
 import { writePcap } from '../tools/pcap';
-import { BenchResult, median, oursTxPps, printTable, testpmdTxPps, finish } from './common';
+import { BenchResult, roundsOf, median, oursTxPps, printTable, testpmdTxPps, finish } from './common';
 
 export async function benchLb(o: { rounds: number; seconds: number; json: boolean; core: number }): Promise<BenchResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsbench-'));
@@ -49,7 +49,7 @@ export async function benchLb(o: { rounds: number; seconds: number; json: boolea
       ours.push(u / 1e6);
       if (!o.json) process.stdout.write(`round ${r + 1}: testpmd mac ${(t / 1e6).toFixed(2)} Mpps, netstar load-balancer ${(u / 1e6).toFixed(2)} Mpps\n`);
     }
-    const res: BenchResult = { bench: 'lb', ours: +median(ours).toFixed(3), ref: +median(ref).toFixed(3), unit: 'Mpps', ratio: 0 };
+    const res: BenchResult = { bench: 'lb', ours: +median(ours).toFixed(3), ref: +median(ref).toFixed(3), unit: 'Mpps', ratio: 0, rounds: roundsOf(ours, ref), labels: { ours: 'netstar load-balancer', ref: 'testpmd mac (ceiling)' } };
     res.ratio = +(res.ours / res.ref).toFixed(3);
     printTable([
       ['', 'netstar load-balancer', 'testpmd mac (ceiling)', 'ratio'],

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { generateUdpFlowsPcap } from '../tools/pcapgen';
-import { BenchResult, CLI, finish, median, printTable, runFor } from './common';
+import { BenchResult, CLI, finish, median, printTable, roundsOf, runFor } from './common';
 import { OvsDpdk, ensureOvsDpdk, onAbort } from './ovs/ovs';
 
 export interface OvsNatBenchOptions { rounds: number; seconds: number; json: boolean; core: number }
@@ -131,7 +131,7 @@ export async function benchOvsNat(o: OvsNatBenchOptions): Promise<BenchResult> {
       noOffload.push(n);
       say(`round ${r + 1}: OVS-DPDK ${t.toFixed(2)} Mpps, netstar ovs-nat ${m.toFixed(2)} Mpps (offload off: ${n.toFixed(2)})\n`);
     }
-    const res: BenchResult = { bench: 'ovs-nat', ours: +median(ours).toFixed(3), ref: +median(ref).toFixed(3), unit: 'Mpps', ratio: 0 };
+    const res: BenchResult = { bench: 'ovs-nat', ours: +median(ours).toFixed(3), ref: +median(ref).toFixed(3), unit: 'Mpps', ratio: 0, rounds: roundsOf(ours, ref), labels: { ours: 'netstar ovs-nat', ref: 'OVS-DPDK conntrack NAT' }, extraSeries: [{ name: 'netstar ovs-nat, offload off', values: noOffload }] };
     res.ratio = +(res.ours / res.ref).toFixed(3);
     printTable([
       ['', 'netstar ovs-nat', 'OVS-DPDK ct(nat)', 'ratio'],

@@ -3,7 +3,7 @@
 // the same invocation and converted from TSC cycles per element to objects per second.
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { BenchResult, median, printTable, finish } from './common';
+import { BenchResult, roundsOf, median, printTable, finish } from './common';
 
 function refCyclesPerObject(): number {
   const r = spawnSync('dpdk-test', ['--no-huge', '-m', '256', '--no-pci', '-l', '0,1', `--file-prefix=brt${process.pid}`, '--log-level=error'],
@@ -28,7 +28,7 @@ export async function benchRings(o: { rounds: number; seconds: number; json: boo
     ref.push(j.tscHz / cycles / 1e6);
     if (!o.json) process.stdout.write(`round ${r + 1}: ours ${(j.objectsPerSec / 1e6).toFixed(1)} Mobj/s (${(1e9 / j.objectsPerSec).toFixed(1)} ns/obj); ring_perf ${cycles} cycles/obj = ${(j.tscHz / cycles / 1e6).toFixed(1)} Mobj/s\n`);
   }
-  const res: BenchResult = { bench: 'rings', ours: +median(ours).toFixed(2), ref: +median(ref).toFixed(2), unit: 'Mobj/s', ratio: 0 };
+  const res: BenchResult = { bench: 'rings', ours: +median(ours).toFixed(2), ref: +median(ref).toFixed(2), unit: 'Mobj/s', ratio: 0, rounds: roundsOf(ours, ref), labels: { ours: 'netstar cross-shard ring (JS)', ref: 'rte_ring SP/SC bulk 32' } };
   res.ratio = +(res.ours / res.ref).toFixed(3);
   printTable([
     ['', 'netstar cross-shard ring (from JS)', 'rte_ring SP/SC bulk 32 (ring_perf_autotest)', 'ratio'],

@@ -7,6 +7,10 @@ import { Config } from '../reactor/config';
 import { NetstarError } from '../native';
 import { S } from '../reactor/stats';
 import { onStopSignal } from './signals';
+import { startMetrics, type EngineMetrics } from '../reactor/metrics';
+import { logger } from '../reactor/log';
+import { ControlServer } from '../reactor/control-socket';
+import { Capture } from '../reactor/capture';
 
 export interface RunOptions {
   /** stop by itself after this many seconds */
@@ -21,6 +25,8 @@ export interface RunOptions {
   /** resolves when the caller wants to stop (in addition to signals and duration) */
   until?: Promise<unknown>;
   log?: (s: string) => void;
+  /** control-socket instance name (default: config control.name, else <app>-<pid>) */
+  instance?: string;
 }
 
 export interface RunResult { summary: EngineSummary; exitCode: number }
@@ -57,7 +63,9 @@ function fmtRate(x: number): string {
 
 export async function runApp(appName: string, config: Config, o: RunOptions = {}): Promise<RunResult> {
   const log = o.log ?? ((s: string) => process.stdout.write(s + '\n'));
-  const { app, appPath } = loadApp(appName);
+  let { app, appPath } = loadApp(appName);
+  let capture: Capture | null = null;
+  if (config.capture) ({ capture, app, appPath } = Capture.wrap(config, app, appPath));
   let fatal: Error | null = null;
   let wake: () => void = () => {};
   const stopRequested = new Promise<void>((resolve) => { wake = resolve; });
@@ -86,16 +94,51 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
     engine = await Engine.start(config, app, appPath);
   } catch (e) {
     offSignals();
+    await capture?.abort();
     throw e;
   }
   engineUp = engine;
   if (signals > 1) hurry();
+  let metrics: EngineMetrics | null = null;
+  if (config.metrics) {
+    try {
+      const m = await startMetrics(engine, appName, config.metrics);
+      metrics = m.metrics;
+      if (!o.quiet) logger().info({ url: m.url }, `metrics at ${m.url}`);
+    } catch (e) {
+      offSignals();
+      await engine.stop();
+      await capture?.abort();
+      throw e;
+    }
+  }
+  let control: ControlServer | null = null;
+  if (config.control.enabled) {
+    const named = o.instance ?? config.control.name;
+    const instance = named ?? `${path.basename(appName).replace(/\.js$/, '').replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}`;
+    try {
+      control = new ControlServer(engine, instance, appName, { stop: () => wake(), metrics, capture });
+      const where = await control.listen();
+      if (!o.quiet) logger().info({ instance, socket: where }, `control socket ${where} (netstar ctl ${instance} help)`);
+    } catch (e) {
+      control = null;
+      // A name the user chose must be theirs; a default one failing only costs the control socket.
+      if (named) {
+        await metrics?.close();
+        offSignals();
+      await engine.stop();
+        await capture?.abort();
+        throw e;
+      }
+      logger().warn(`no control socket: ${(e as Error).message}`);
+    }
+  }
   const live = o.live ?? (process.stdout.isTTY === true && !o.quiet);
   engine.onFatal = (e) => { fatal = e; wake(); };
   if (o.until) void o.until.then(() => wake(), () => wake());
   const timer = o.durationSec !== undefined ? setTimeout(wake, o.durationSec * 1000) : null;
 
-  if (!o.quiet) log(`netstar: ${appName} on ${engine.shards} shard(s); ports: ${engine.ports.map((p) => `${p.name} (${p.driver}, ${p.mac})`).join(', ')}`);
+  if (!o.quiet) logger().info({ app: appName, shards: engine.shards }, `${appName} on ${engine.shards} shard(s); ports: ${engine.ports.map((p) => `${p.name} (${p.driver}, ${p.mac})`).join(', ')}`);
   let prev = engine.ports.map((_, i) => engine.portTotals(i));
   let prevT = performance.now();
   const tick = setInterval(() => {
@@ -129,8 +172,14 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
   clearInterval(tick);
   if (timer) clearTimeout(timer);
   if (live) process.stdout.write('\n');
+  await control?.close();
+  await metrics?.close();
   const summary = await engine.stop();
   offSignals();
+  if (capture) {
+    const c = await capture.finish(summary.ports);
+    if (!o.quiet) logger().info({ files: c.files, packets: c.packets }, `capture: ${c.packets.reduce((a, b) => a + b, 0)} packet(s) in ${c.files.join(', ')}`);
+  }
   let exitCode = 0;
   const leaked = summary.poolsInUse.reduce((a, b) => a + b, 0);
   if (fatal) exitCode = 1;
@@ -145,6 +194,6 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
     const atStop = summary.shards.reduce((a, s) => a + s.droppedAtStop, 0), bad = summary.shards.reduce((a, s) => a + s.badPackets, 0);
     log(`  mbufs: held at close ${summary.heldAtClose}, in use after stop ${leaked} ${leaked === 0 ? '(all returned)' : '(LEAK)'}; app errors ${summary.appErrors}; dropped at stop ${atStop}; bad packets ${bad}`);
   }
-  if (fatal) log(`netstar: ${(fatal as Error).message}`);
+  if (fatal) logger().fatal((fatal as Error).message);
   return { summary, exitCode };
 }

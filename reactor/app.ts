@@ -5,6 +5,7 @@ import type { PortInfo } from '../native';
 import type { Packet, RxBatch } from '../net/packet';
 import type { DpdkQueuePair } from '../net/qp';
 import type { ShardContext } from './context';
+import type { ZodTypeAny } from 'zod';
 
 /** onPacket's answer: a port index (>= 0) to send on, or one of these. */
 export const Verdict = {
@@ -41,12 +42,29 @@ export interface ShardApp {
   stop?(): void | Promise<void>;
 }
 
+/** What an app command handler can read on the main thread. */
+export interface AppControlContext {
+  shards: number;
+  /** app counters summed over shards (refreshed by the shards every 200 ms) */
+  counters(): Record<string, number>;
+}
+export type AppCommand<S> = (settings: S, args: Record<string, unknown>, ctx: AppControlContext) => unknown;
+
 export interface AppModule<S = unknown> {
   readonly name: string;
+  /** One line saying what the app does (`netstar apps`). */
+  readonly description?: string;
+  /** The zod schema of the config's `app` section (`netstar run <app> --help` prints its keys). */
+  readonly settingsSchema?: ZodTypeAny;
   /** Main thread, before the EAL starts: validate `config.app`; throw NetstarError('ERR_CONFIG', …). */
   settings(config: Config): S;
   /** Main thread, after ports are up: fill in what depends on the ports (MACs…). Returns what shards get. */
   prepare?(settings: S, ports: PortInfo[]): S;
+  /**
+   * Main thread: commands the control socket offers for this app (`netstar ctl <instance> <command> '{…}'`).
+   * A handler gets the settings the shards got (after prepare), the request's arguments and a small context.
+   */
+  control?: Record<string, AppCommand<S>>;
   /** Shard thread: the app's per-shard state over the shard's context (its whole surface). */
   createShard(ctx: ShardContext, settings: S): ShardApp | Promise<ShardApp>;
 }

@@ -5,6 +5,7 @@ import * as os from 'os';
 import { z } from 'zod';
 import { NetstarError } from '../native';
 import { LAYOUT } from '../native/layout';
+import { captureSchema } from './capture-ring';
 
 /** vdev drivers DPDK 22.11 ships as virtual devices; a vdev name is `<driver><index>[,args]`. */
 export const VDEV_DRIVERS = [
@@ -77,6 +78,21 @@ export const portSchema = z.object({
   }).strict().optional(),
 }).strict();
 
+/** `metrics`: the Prometheus endpoint (reactor/metrics.ts). Loopback unless the config says otherwise. */
+export const metricsSchema = z.object({
+  listen: z.string().default('127.0.0.1:9464').superRefine((s, ctx) => {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(s);
+    if (!m || Number(m[2]) > 65535) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `'${s}' is not host:port (e.g. 127.0.0.1:9464; port 0 picks a free one)` });
+      return;
+    }
+    const host = m[1];
+    if (/^[\d.]+$/.test(host) && !/^\d{1,3}(\.\d{1,3}){3}$/.test(host) || /^\d{1,3}(\.\d{1,3}){3}$/.test(host) && host.split('.').some((o) => Number(o) > 255))
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `'${host}' is not an IPv4 address` });
+  }),
+}).strict();
+export type MetricsConfig = z.infer<typeof metricsSchema>;
+
 export const configSchema = z.object({
   eal: z.object({
     vdevs: z.array(vdevSchema).default([]),
@@ -121,6 +137,15 @@ export const configSchema = z.object({
   leakDeadlineMs: z.number().int().min(10).default(5000),
   /** Statistics period in ms for the live view. */
   statsIntervalMs: z.number().int().min(50).default(1000),
+  /** The control socket (`netstar ctl/ls/top`): on by default, named `<app>-<pid>` unless named here or by --name. */
+  control: z.object({
+    enabled: z.boolean().default(true),
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)').optional(),
+  }).strict().default({}),
+  /** Packet capture to pcapng (reactor/capture.ts); none when absent. */
+  capture: captureSchema.optional(),
+  /** Prometheus endpoint (GET /metrics); none when absent. */
+  metrics: metricsSchema.optional(),
   /** Application-specific settings, validated by the app. */
   app: z.record(z.unknown()).default({}),
 }).strict();

@@ -11,6 +11,7 @@ import { PortLayout, ShardInit, ShardReport } from './shard';
 import { Control, CTRL } from './control';
 import { RING_KINDS, RingMatrix } from '../net/qp';
 import { RingMatrix as MsgMatrix } from './msgring';
+import { logger } from './log';
 
 export interface PortSummary extends PortTotals { name: string; device: PortStats }
 export interface EngineSummary {
@@ -62,6 +63,8 @@ export class Engine {
   private readonly ctl: Control;
   private readonly workers: Worker[] = [];
   private reports: ShardReport[] = [];
+  /** the settings the shards got (the app's control commands read them) */
+  appSettings: unknown = undefined;
   /** latest app counters per shard (posted by shards every 200 ms) */
   readonly appCounters: Record<string, number>[] = [];
   private exited = 0;
@@ -72,7 +75,7 @@ export class Engine {
   onFatal: (err: Error) => void = () => {};
   /** Called when a shard reports packets held past the leak deadline. */
   onLeak: (shard: number, count: number, oldestMs: number) => void = (shard, count, oldestMs) => {
-    process.stderr.write(`netstar: shard ${shard}: ${count} packet handle(s) held for ${(oldestMs / 1000).toFixed(1)} s without send, forward or drop\n`);
+    logger().warn({ shard, count, oldestMs }, `shard ${shard}: ${count} packet handle(s) held for ${(oldestMs / 1000).toFixed(1)} s without send, forward or drop`);
   };
 
   private constructor(readonly config: Config, readonly app: AppModule, readonly appPath: string) {
@@ -148,6 +151,7 @@ export class Engine {
       e.rings.push(byFrom);
     }
     if (e.app.prepare) settings = e.app.prepare(settings, e.ports);
+    e.appSettings = settings;
     await e.spawn(cores, settings);
   }
 

@@ -17,6 +17,8 @@ type Settings = z.infer<typeof schema>;
 
 const app: AppModule<Settings> = {
   name: 'echo',
+  description: 'TCP and UDP echo server (RFC 862) on the TCP/IP stack of a port',
+  settingsSchema: schema,
   settings(config: Config): Settings {
     const r = schema.safeParse(config.app);
     if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for echo:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);

@@ -52,6 +52,8 @@ function jsonFrame(o: unknown): Uint8Array {
 
 const app: AppModule<Settings> = {
   name: 'iperf3',
+  description: 'iperf3-compatible server (TCP/UDP, reverse, parallel streams) on the TCP/IP stack',
+  settingsSchema: schema,
   settings(config: Config): Settings {
     const r = schema.safeParse(config.app);
     if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for iperf3:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);

@@ -35,6 +35,8 @@ export function macBytes(mac: string): number[] {
 
 const app: AppModule<L2fwdSettings> = {
   name: 'l2fwd',
+  description: 'layer-2 forwarder between port pairs (DPDK l2fwd modes: mac, macswap, io)',
+  settingsSchema: schema,
   settings(config: Config): L2fwdSettings {
     const r = schema.safeParse(config.app);
     if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for l2fwd:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);

@@ -171,6 +171,8 @@ class Direction {
 
 const app: AppModule<LinkemSettings> = {
   name: 'linkem',
+  description: 'link emulator between two ports: delay, jitter, loss, burst loss, reordering, duplication, rate limit',
+  settingsSchema: schema,
   settings(config: Config): LinkemSettings {
     if (config.ports.length !== 2) throw new NetstarError('ERR_CONFIG', `linkem needs exactly 2 ports, config has ${config.ports.length}`);
     const r = schema.safeParse(config.app);

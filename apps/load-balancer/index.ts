@@ -17,7 +17,7 @@ import { chooseSource, type TupleCheck } from '../ovs-nat/nat';
 import { CT_COUNTERS, attachNativeOffload, conntrackHandler, foldOffloadCounts, l3MetaFlows, offloadRefresh, startTracking } from '../ovs-nat/forward';
 import { CounterSet } from '../../net/flow/counters';
 import { shardIo, shareNeighbors } from '../ovs-nat/shard-io';
-import { parseSettings, readBackendsFile, type LbSettings, type VipSpec } from './config';
+import { parseSettings, schema, readBackendsFile, type LbSettings, type VipSpec } from './config';
 import { Backend, HEALTH_COUNTERS, HealthChecker } from './health';
 import { buildMaglev, maglevSlot } from './maglev';
 
@@ -290,6 +290,8 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
 
 const app: AppModule<LbSettings> = {
   name: 'load-balancer',
+  description: 'L4 load balancer: Maglev hashing over VIP backends, full NAT, health checks, reloadable backends',
+  settingsSchema: schema,
   settings(config: Config): LbSettings {
     return parseSettings(config.app, config.ports.length);
   },

@@ -12,7 +12,7 @@ import type { Packet } from '../../net/packet';
 import {
   AsyncFlow, CREATE_FLOW, FlowDistributor, PacketInfo, defaultSteerHash, flowPipeline, protoHasPorts, tupleHash,
 } from '../../net/flow';
-import { parseSettings, parseMacText, type DnatRule, type NatSettings, type SnatRule } from './config';
+import { parseSettings, schema, parseMacText, type DnatRule, type NatSettings, type SnatRule } from './config';
 import { CS, Conn, tcpValidNew } from './conntrack';
 import { L3 } from './l3';
 import { shardIo, shareNeighbors } from './shard-io';
@@ -20,6 +20,7 @@ import { chooseDestination, chooseSource, type TupleCheck } from './nat';
 import { CT_COUNTERS, attachNativeOffload, conntrackHandler, foldOffloadCounts, l3MetaFlows, offloadRefresh, startTracking } from './forward';
 import { CounterSet } from '../../net/flow/counters';
 import { formatConntrack } from './dump';
+import { conntrackCommand } from './ctl';
 
 export const NAT_COUNTERS = [
   ...CT_COUNTERS, 'ct.snat', 'ct.dnat',
@@ -279,6 +280,10 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
 
 const app: AppModule<NatSettings> = {
   name: 'ovs-nat',
+  description: 'stateful NAT router (OVS conntrack semantics): SNAT/DNAT, connection tracking, timeouts',
+  settingsSchema: schema,
+  // `netstar ctl <instance> conntrack '{"match": "…"}'` (SIGUSR2 still writes the same dump)
+  control: { conntrack: conntrackCommand },
   settings(config: Config): NatSettings {
     const shards = config.shards === 'all' ? 0 : config.shards;
     const s = parseSettings(config.app, config.ports.length, shards === 0 ? 2 : shards);
