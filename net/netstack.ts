@@ -6,7 +6,7 @@ import { RX_DESC_WORDS, RXD, type NativeLcore } from '../native';
 import type { DpdkQueuePair, ShardIO } from './qp';
 import type { PacketMemory } from './packet';
 import { tupleHash, type Reta } from './steer';
-import { registerTask } from '../reactor/tasks';
+import { registerTask } from './tasks';
 
 export interface PortStackConfig {
   /** address/prefix, e.g. 198.18.1.2/24 */

@@ -3,7 +3,7 @@
 // lock-free SPSC rings. Also ShardIO: the zero-argument fast calls and drops with per-port counters.
 import { native, NativeLcore, TX_DESC_WORDS, MAX_BURST, TX_FLAG_SET_PORT, RX_DESC_WORDS, RXD } from '../native';
 import { Packet, PacketMemory, RxBatch } from './packet';
-import { P, S, portBase } from '../reactor/stats';
+import { P, S, portBase } from './stats';
 
 /** Fast-call parameter word positions (see native `fast`). */
 const F = { port: 0, queue: 1, count: 2, region: 3, retries: 4, handled: 5 } as const;

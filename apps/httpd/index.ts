@@ -3,11 +3,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { z } from 'zod';
-import { NetstarError } from '../../native';
-import type { Config } from '../../reactor/config';
-import { AppModule, ShardApp, Verdict } from '../../reactor/app';
-import type { Shard } from '../../reactor/shard';
-import type { TcpSocket } from '../../net/stack';
+import { NetstarError, Verdict, appSettings, type AppModule, type ShardApp, type ShardContext, type stack } from '../../index';
+
+type TcpSocket = stack.TcpSocket;
 
 const schema = z.object({
   port: z.number().int().min(1).max(65535).default(80),
@@ -43,27 +41,25 @@ function head(status: string, len: number, keepAlive: boolean, type = 'applicati
 
 const app: AppModule<Settings> = {
   name: 'httpd',
-  settings(config: Config): Settings {
-    const r = schema.safeParse(config.app);
-    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for httpd:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
-    if (!config.ports[r.data.portIndex]?.stack) throw new NetstarError('ERR_CONFIG', `httpd: port ${r.data.portIndex} has no stack (give it "stack": {"address": "…/prefix"})`);
+  settings: appSettings('httpd', schema, (r, config): Settings => {
+    if (!config.ports[r.portIndex]?.stack) throw new NetstarError('ERR_CONFIG', `httpd: port ${r.portIndex} has no stack (give it "stack": {"address": "…/prefix"})`);
     const files: Record<string, string> = {};
-    if (r.data.root) {
-      if (!fs.existsSync(r.data.root) || !fs.statSync(r.data.root).isDirectory()) throw new NetstarError('ERR_CONFIG', `httpd: root '${r.data.root}' is not a directory`);
+    if (r.root) {
+      if (!fs.existsSync(r.root) || !fs.statSync(r.root).isDirectory()) throw new NetstarError('ERR_CONFIG', `httpd: root '${r.root}' is not a directory`);
       let total = 0;
-      for (const f of fs.readdirSync(r.data.root)) {
-        const p = path.join(r.data.root, f);
+      for (const f of fs.readdirSync(r.root)) {
+        const p = path.join(r.root, f);
         const st = fs.statSync(p);
         if (!st.isFile()) continue;
         total += st.size;
-        if (total > r.data.maxFileBytes) throw new NetstarError('ERR_CONFIG', `httpd: files under '${r.data.root}' exceed maxFileBytes (${r.data.maxFileBytes})`);
+        if (total > r.maxFileBytes) throw new NetstarError('ERR_CONFIG', `httpd: files under '${r.root}' exceed maxFileBytes (${r.maxFileBytes})`);
         files[`/files/${f}`] = p;
       }
     }
-    return { ...r.data, files };
-  },
-  createShard(shard: Shard, s: Settings): ShardApp {
-    const stack = shard.stacks[s.portIndex]!.stack;
+    return { ...r, files };
+  }),
+  createShard(ctx: ShardContext, s: Settings): ShardApp {
+    const stack = ctx.stack(s.portIndex)!;
     const bodies = new Map<string, Uint8Array>();
     for (const [p, body] of Object.entries(s.routes)) bodies.set(p, enc.encode(body));
     for (const [p, file] of Object.entries(s.files)) bodies.set(p, fs.readFileSync(file)); // at start, not per request
@@ -83,7 +79,7 @@ const app: AppModule<Settings> = {
               sock.end();
               return;
             }
-            const chunk = await withTimeout(sock.read(), s.keepAliveTimeoutMs, shard);
+            const chunk = await withTimeout(sock.read(), s.keepAliveTimeoutMs, ctx);
             if (chunk === null || chunk === undefined) { sock.end(); return; }
             buf = concat(buf, chunk);
           }
@@ -158,7 +154,7 @@ const app: AppModule<Settings> = {
 
     const listener = stack.tcpListen(s.port, { backlog: 1024 });
     void (async () => { for await (const sock of listener) void serve(sock); })().catch(() => undefined);
-    shard.onStop(() => listener.close());
+    ctx.onStop(() => listener.close());
     return {
       onPacket: () => Verdict.DROP,
       counters: () => ({ ...c }),
@@ -180,10 +176,10 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 /** Resolves with the promise's value, or undefined after `ms` (idle keep-alive connections close). */
-function withTimeout<T>(p: Promise<T>, ms: number, shard: Shard): Promise<T | undefined> {
+function withTimeout<T>(p: Promise<T>, ms: number, ctx: ShardContext): Promise<T | undefined> {
   return new Promise((resolve, reject) => {
-    const t = shard.setTimeout(() => resolve(undefined), ms);
-    p.then((v) => { shard.cancel(t); resolve(v); }, (e: unknown) => { shard.cancel(t); reject(e); });
+    const t = ctx.setTimeout(() => resolve(undefined), ms);
+    p.then((v) => { ctx.cancel(t); resolve(v); }, (e: unknown) => { ctx.cancel(t); reject(e); });
   });
 }
 

@@ -3,13 +3,10 @@
 //   macswap – swap src and dst
 //   io      – forward unchanged (a wire)
 import { z } from 'zod';
-import { NetstarError, PortInfo } from '../../native';
-import type { Config } from '../../reactor/config';
-import { AppModule, ShardApp, Verdict } from '../../reactor/app';
-import type { Packet, RxBatch } from '../../net/packet';
-import type { DpdkQueuePair } from '../../net/qp';
-import { RX_DESC_WORDS } from '../../native';
-import type { Shard } from '../../reactor/shard';
+import {
+  NetstarError, RX_DESC_WORDS, RXD, Verdict, appSettings,
+  type AppModule, type DpdkQueuePair, type Packet, type PortInfo, type RxBatch, type ShardApp, type ShardContext,
+} from '../../index';
 
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 const schema = z.object({
@@ -35,25 +32,23 @@ export function macBytes(mac: string): number[] {
 
 const app: AppModule<L2fwdSettings> = {
   name: 'l2fwd',
-  settings(config: Config): L2fwdSettings {
-    const r = schema.safeParse(config.app);
-    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for l2fwd:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+  settings: appSettings('l2fwd', schema, (r, config): L2fwdSettings => {
     const n = config.ports.length;
-    const pairs = r.data.pairs ?? (n === 1 ? [[0, 0]] : Array.from({ length: Math.floor(n / 2) }, (_, i) => [2 * i, 2 * i + 1]));
+    const pairs = r.pairs ?? (n === 1 ? [[0, 0]] : Array.from({ length: Math.floor(n / 2) }, (_, i) => [2 * i, 2 * i + 1]));
     const out = new Array<number>(n).fill(-1);
     for (const [a, b] of pairs) {
       if (a >= n || b >= n) throw new NetstarError('ERR_CONFIG', `l2fwd pair [${a}, ${b}] names a port index beyond the ${n} configured ports`);
       out[a] = b;
       out[b] = a;
     }
-    const peers = r.data.peers ?? Array.from({ length: n }, (_, i) => `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`);
+    const peers = r.peers ?? Array.from({ length: n }, (_, i) => `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`);
     if (peers.length < n) throw new NetstarError('ERR_CONFIG', `l2fwd peers lists ${peers.length} MACs for ${n} ports`);
-    return { mode: r.data.mode, out, peers, macs: [] };
-  },
+    return { mode: r.mode, out, peers, macs: [] };
+  }),
   prepare(s: L2fwdSettings, ports: PortInfo[]): L2fwdSettings {
     return { ...s, macs: ports.map((p) => p.mac) };
   },
-  createShard(_shard: Shard, s: L2fwdSettings): ShardApp {
+  createShard(ctx: ShardContext, s: L2fwdSettings): ShardApp {
     const out = Int32Array.from(s.out);
     // Rewritten header per egress port as three 32-bit words: dst[0..4], dst[4..6]+src[0..2], src[2..6].
     // `w` is big-endian for DataView writes; `h` holds the same bytes in host order for aligned Uint32Array stores.
@@ -72,13 +67,12 @@ const app: AppModule<L2fwdSettings> = {
     // it per packet would cost a full string compare.
     const MAC = 0, SWAP = 1, IO = 2;
     const mode = s.mode === 'mac' ? MAC : s.mode === 'macswap' ? SWAP : IO;
-    const io = _shard.io;
     return {
       // Burst fast path: rewrite in place, then send the batch's own descriptors.
       onBurst(batch: RxBatch, port: number, qps: DpdkQueuePair[]): void {
         const o = out[port], n = batch.count, d = batch.desc;
         if (o < 0) {
-          for (let i = 0; i < n; i++) io.drop(d[i * RX_DESC_WORDS], qps[port].port);
+          for (let i = 0; i < n; i++) ctx.dropSlot(d[i * RX_DESC_WORDS + RXD.slot], port);
           batch.count = 0;
           return;
         }
@@ -93,7 +87,7 @@ const app: AppModule<L2fwdSettings> = {
           for (let i = 0; i < n; i++) {
             let b = i * RX_DESC_WORDS;
             if (d[b + 4] < 14) {
-              io.drop(d[b], qps[port].port);
+              ctx.dropSlot(d[b + RXD.slot], port);
               continue;
             }
             if (k !== i) {
@@ -131,7 +125,7 @@ const app: AppModule<L2fwdSettings> = {
           let k = 0;
           for (let i = 0; i < n; i++) {
             const b = i * RX_DESC_WORDS;
-            if (d[b + 4] < 14) { io.drop(d[b], qps[port].port); continue; }
+            if (d[b + 4] < 14) { ctx.dropSlot(d[b + RXD.slot], port); continue; }
             if (k !== i) d.copyWithin(k * RX_DESC_WORDS, b, b + RX_DESC_WORDS);
             k++;
           }
@@ -139,7 +133,7 @@ const app: AppModule<L2fwdSettings> = {
         }
         qps[o].sendBatch(batch);
       },
-      onPacket(pkt: Packet, port: number): number {
+      onPacket(pkt: Packet, port: number): Verdict {
         const o = out[port];
         if (o < 0 || pkt.length < 14) return Verdict.DROP;
         const v = pkt.view, off = pkt.offset;
@@ -154,7 +148,7 @@ const app: AppModule<L2fwdSettings> = {
           v.setUint32(off + 6, d0);
           v.setUint16(off + 10, d1);
         }
-        return o;
+        return Verdict.port(o);
       },
     };
   },
