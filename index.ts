@@ -46,3 +46,7 @@ export import flowHash = steer.flowHash;
 export * as wire from './net/wire';
 export * as flow from './net/flow';
 export * as stack from './net/stack';
+
+// ---- the libraries NF apps share: the L3 hop and its neighbour table; conntrack, NAT and their forwarding path ----
+export * as l3 from './net/l3';
+export * as conntrack from './net/conntrack';

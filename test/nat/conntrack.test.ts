@@ -4,8 +4,8 @@
 // replies landing on this shard).
 import { PacketInfo, ParseStatus, TimeoutClass, protoHasPorts, tupleHash } from '../../net/flow';
 import { Ipv4View, TcpView, UdpView, IcmpView } from '../../net/wire';
-import { CS, Conn, TcpState, Update, otherUpdate, tcpInvalidFlags, tcpNew, tcpUpdate, tcpValidNew } from '../../apps/ovs-nat/conntrack';
-import { chooseDestination, chooseSource, rewriteTuple, translate, translateRelated, l4ChecksumOk } from '../../apps/ovs-nat/nat';
+import { CS, Conn, TcpState, Update, otherUpdate, tcpInvalidFlags, tcpNew, tcpUpdate, tcpValidNew } from '../../net/conntrack';
+import { chooseDestination, chooseSource, rewriteTuple, translate, translateRelated, l4ChecksumOk } from '../../net/conntrack';
 import { Reta } from '../../net/steer';
 import { frame, ip, packet, quote } from '../flow/helpers';
 

@@ -1,11 +1,11 @@
 // Address and port translation: rewriting a packet from one tuple to another with RFC 1624 checksum updates
 // (no per-packet allocation), translating ICMP errors (outer header, the quoted datagram and its checksums),
 // and choosing translated tuples: a hash-chosen start, linear probing, the original port kept when free.
-import type { Packet } from '../../net/packet';
-import type { PacketInfo } from '../../net/flow';
-import { protoHasPorts, tupleHash } from '../../net/flow';
-import { checksumUpdate16, checksumUpdate32, foldSum, sumAt } from '../../net/wire/checksum';
-import { rewriteTupleHalves } from '../../net/flow/rewrite';
+import type { Packet } from '../packet';
+import type { PacketInfo } from '../flow';
+import { protoHasPorts, tupleHash } from '../flow';
+import { checksumUpdate16, checksumUpdate32, foldSum, sumAt } from '../wire/checksum';
+import { rewriteTupleHalves } from '../flow/rewrite';
 import type { Conn } from './conntrack';
 
 /**
