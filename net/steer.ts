@@ -13,7 +13,9 @@ function mix(h: number): number {
 
 /**
  * Symmetric hash of an Ethernet frame's IPv4 5-tuple (addresses and ports combined order-independently);
- * non-IPv4 frames hash to 0 (all land on one shard). Reads only within [off, off+len).
+ * non-IPv4 frames hash to 0 (all land on one shard). An ICMP echo request or reply hashes its identifier in
+ * the ports' place (the same both ways), so a NAT can pick an identifier whose reply comes back to the shard
+ * that translated it, as it picks ports. Reads only within [off, off+len).
  */
 export function flowHash(v: DataView, off: number, len: number): number {
   if (len < 34) return 0;
@@ -33,6 +35,10 @@ export function flowHash(v: DataView, off: number, len: number): number {
   let ports = 0;
   const frag = v.getUint16(ip + 6) & 0x3fff;
   if ((proto === 6 || proto === 17) && frag === 0 && ip + ihl + 4 <= end) ports = v.getUint16(ip + ihl) ^ v.getUint16(ip + ihl + 2);
+  else if (proto === 1 && frag === 0 && ip + ihl + 6 <= end) {
+    const t = v.getUint8(ip + ihl);
+    if (t === 8 || t === 0) ports = v.getUint16(ip + ihl + 4);
+  }
   return mix(((a ^ b) >>> 0) + Math.imul(ports, 0x9e3779b1) + proto);
 }
 

@@ -198,7 +198,8 @@ function tryTuple(c: Conn, addr: number, port: number, check: TupleCheck, source
   let sp = source ? port : c.tSport;
   const d = source ? c.tDst : addr;
   let dp = source ? c.tDport : port;
-  // An ICMP echo's identifier is both "ports" of its key: changing it changes both.
+  // An ICMP echo's identifier is both "ports" of its key: changing it changes both (and the steering hash,
+  // which hashes it: the identifier is chosen so the reply comes back here, as a port is).
   if (proto === 1) sp = dp = port;
   if (check.taken(proto, s, d, sp, dp)) return false;
   if (!check.local(tupleHash(proto, s, d, sp, dp, protoHasPorts(proto)))) return false;
