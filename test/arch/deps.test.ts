@@ -62,8 +62,8 @@ describe('layering (dependency-cruiser)', () => {
         'apps-only-public-surface: apps/a/index.ts -> native/index.ts',
         'apps-only-public-surface: apps/a/index.ts -> reactor/r.ts',
         'net-not-reactor: net/bad.ts -> reactor/r.ts',
+        // A cycle is reported once, at the module it is first found from (p imports q; q imports p's type).
         'no-circular: reactor/p.ts -> reactor/q.ts',
-        'no-circular: reactor/q.ts -> reactor/p.ts',
         'product-not-test: cli/main.ts -> test/helpers/h.ts',
       ]);
     } finally {
