@@ -2,7 +2,7 @@
 // its translation into numbers.
 import * as fs from 'fs';
 import { z } from 'zod';
-import { NetstarError, conntrack, flow as flowLib, l3, settingsError, type flow } from '../../index';
+import { NetstarError, appSettings, conntrack, flow as flowLib, l3, type flow } from '../../index';
 
 const { ipText, interfaceSchema, l3HopFields, l3HopFrom, neighborSchema, iface, neighborsFrom } = l3;
 const { timeoutsSchema, parsePortRange, timeoutsFrom } = conntrack;
@@ -108,10 +108,9 @@ export function readBackendsFile(file: string): VipSpec[] {
   return toVips(r.data);
 }
 
-export function parseSettings(appSection: unknown, ports: number): LbSettings {
-  const r = schema.safeParse(appSection);
-  if (!r.success) throw settingsError('load-balancer', r.error);
-  const s = r.data;
+/** settings(config): the schema through appSettings, then the checks across fields and the translation. */
+export const parseSettings = appSettings('load-balancer', schema, (s, config): LbSettings => {
+  const ports = config.ports.length;
   for (const [name, i] of [['client', s.client], ['backend', s.backend]] as const)
     if (i.port >= ports) throw new NetstarError('ERR_CONFIG', `load-balancer: app.${name}.port ${i.port} is not one of the ${ports} configured ports`);
   if (s.client.port === s.backend.port) throw new NetstarError('ERR_CONFIG', 'load-balancer: client and backend must be different ports');
@@ -136,4 +135,4 @@ export function parseSettings(appSection: unknown, ports: number): LbSettings {
     tableSize: s.tableSize,
     ...l3HopFrom(s),
   };
-}
+});

@@ -296,9 +296,7 @@ export function createLb(ctx: ShardContext, s: LbSettings): ShardApp {
 
 const app: AppModule<LbSettings> = {
   name: 'load-balancer',
-  settings(config: Config): LbSettings {
-    return parseSettings(config.app, config.ports.length);
-  },
+  settings: parseSettings,
   prepare(s: LbSettings, ports: PortInfo[]): LbSettings {
     const mac = (i: number): number => {
       const p = ports[i];

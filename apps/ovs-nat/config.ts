@@ -1,7 +1,7 @@
 // ovs-nat settings: the zod schema of the config file's `app` section and its translation into numbers
 // (addresses as uint32, ranges, OVS timeout-policy names to flow-layer timeout classes).
 import { z } from 'zod';
-import { NetstarError, conntrack, flow as flowLib, l3, settingsError, type flow } from '../../index';
+import { NetstarError, appSettings, conntrack, flow as flowLib, l3, type flow } from '../../index';
 
 const { ipText, cidrText, interfaceSchema, l3HopFields, l3HopFrom, neighborSchema, iface, neighborsFrom } = l3;
 const { timeoutsSchema, rangeText, protoNumber, parseRange, parsePortRange, timeoutsFrom } = conntrack;
@@ -88,10 +88,10 @@ export interface NatSettings extends L3HopSettings {
   shards: number;
 }
 
-export function parseSettings(appSection: unknown, ports: number, shards: number): NatSettings {
-  const r = schema.safeParse(appSection);
-  if (!r.success) throw settingsError('ovs-nat', r.error);
-  const s = r.data;
+/** settings(config): the schema through appSettings, then the checks across fields and the translation. */
+export const parseSettings = appSettings('ovs-nat', schema, (s, config): NatSettings => {
+  const ports = config.ports.length;
+  const shards = config.shards === 'all' ? 2 : config.shards;
   for (const [name, i] of [['inside', s.inside], ['outside', s.outside]] as const)
     if (i.port >= ports) throw new NetstarError('ERR_CONFIG', `ovs-nat: app.${name}.port ${i.port} is not one of the ${ports} configured ports`);
   if (s.inside.port === s.outside.port) throw new NetstarError('ERR_CONFIG', 'ovs-nat: inside and outside must be different ports');
@@ -124,4 +124,4 @@ export function parseSettings(appSection: unknown, ports: number, shards: number
     shared: new SharedArrayBuffer(16),
     shards,
   };
-}
+});

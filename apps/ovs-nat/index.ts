@@ -283,8 +283,7 @@ export function createNat(ctx: ShardContext, s: NatSettings): ShardApp {
 const app: AppModule<NatSettings> = {
   name: 'ovs-nat',
   settings(config: Config): NatSettings {
-    const shards = config.shards === 'all' ? 0 : config.shards;
-    const s = parseSettings(config.app, config.ports.length, shards === 0 ? 2 : shards);
+    const s = parseSettings(config);
     // SIGUSR2 asks every shard for a conntrack dump (signals reach the main thread only).
     const words = new Int32Array(s.shared);
     process.on('SIGUSR2', () => {
