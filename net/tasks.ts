@@ -1,4 +1,4 @@
-// Tasks callable across shards (the reactor's submitTo / ctx.call). A module defines its tasks at load time; every
+// Tasks callable across shards (ctx.call with the handle defineTask returns). A module defines its tasks at load time; every
 // shard loads the same modules (the app's), so a name means the same function everywhere. In net/ (the bottom
 // layer) because net/ modules define tasks too (the stack's neighbour sharing, SharedService); reactor/tasks.ts
 // re-exports it.
