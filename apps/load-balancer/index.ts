@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import {
   NetstarError, Verdict, conntrack, defineTask, flow, l3 as l3lib,
-  type AppModule, type Config, type Packet, type PortInfo, type ShardApp, type ShardContext,
+  type AppModule, type Packet, type PortInfo, type ShardApp, type ShardContext,
 } from '../../index';
 import { parseSettings, readBackendsFile, type LbSettings, type VipSpec } from './config';
 import { Backend, HEALTH_COUNTERS, HealthChecker } from './health';
