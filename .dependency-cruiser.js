@@ -1,9 +1,10 @@
 // The layering of NetStar.ts as dependency-cruiser rules, checked by test/arch/deps.test.ts (so by CI):
 //   native/  <-  net/  <-  reactor/  <-  index.ts (the package entry)  <-  apps/
 // net/ (wire formats, queue pairs, stack, flow layer, the L3/conntrack libraries) never imports reactor/; an app
-// imports the framework only through the package entry index.ts — which re-exports the app contract
-// (reactor/app.ts), ShardContext (reactor/context.ts) and the libraries — never reactor/, native/ or net/
-// internals, and never another app; product code never imports test/. Type-only imports count: a type import
+// imports the framework through the package entry index.ts — which re-exports the app contract (reactor/app.ts),
+// ShardContext (reactor/context.ts) and the libraries — or a library folder's index file, never reactor/,
+// native/ or a library's inner files (no exception for reactor/app.ts or context.ts: their types come through
+// index.ts), and never another app; product code never imports test/. Type-only imports count: a type import
 // of an internal is the first step to using it. Run by hand: npx depcruise --config .dependency-cruiser.js .
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -26,11 +27,12 @@ module.exports = {
       name: 'apps-only-public-surface',
       severity: 'error',
       comment:
-        'An app imports the framework through the package entry index.ts only (ShardContext, the app contract, '
-        + 'the libraries as `flow`, `wire`, `stack`, `l3`, `conntrack`): not reactor/, native/ or net/ files. '
-        + 'apps/demo is a set of scripts, not apps (it drives the engine): exempt.',
+        'An app imports the framework through the package entry index.ts (ShardContext, the app contract, the '
+        + 'libraries as `flow`, `wire`, `stack`, `l3`, `conntrack`) or a library folder\'s index file (net/*/index.ts, '
+        + 'mos/, mica/): never reactor/, native/, cli/, tools/ or a library\'s inner files. apps/demo is a set of '
+        + 'scripts that drive the CLI, not an app: exempt.',
       from: { path: '^apps/', pathNot: '^apps/demo/' },
-      to: { path: '^(reactor|native|net|cli|bench|tools)/' },
+      to: { path: '^(reactor|native|net|mos|mica|cli|bench|tools)/', pathNot: '^(net|mos|mica)/(index|[^/]+/index|[^/]+/[^/]+/index)\\.ts$' },
     },
     {
       name: 'apps-not-other-apps',

@@ -46,9 +46,10 @@ describe('layering (dependency-cruiser)', () => {
         'reactor/p.ts': "import { q } from './q';\nexport const p = () => q;\n",
         'reactor/q.ts': "import type { p } from './p';\nexport const q = 1;\nexport type P = typeof p;\n",
         'index.ts': "export { r } from './reactor/r';\nexport { ok } from './net/ok';\n",
-        'apps/good/index.ts': "import { r } from '../../index';\nimport { helper } from './helper';\nexport default r + helper;\n",
+        'net/lib/index.ts': "export { ok as lib } from '../ok';\n",
+        'apps/good/index.ts': "import { r } from '../../index';\nimport { lib } from '../../net/lib/index';\nimport { helper } from './helper';\nexport default r + lib + helper;\n",
         'apps/good/helper.ts': 'export const helper = 2;\n',
-        'apps/a/index.ts': "import { helper } from '../good/helper';\nimport { n } from '../../native/index';\nimport type { r } from '../../reactor/r';\nexport const a: typeof r = helper + n;\n",
+        'apps/a/index.ts': "import { helper } from '../good/helper';\nimport { n } from '../../native/index';\nimport type { r } from '../../reactor/r';\nimport { ok } from '../../net/ok';\nexport const a: typeof r = helper + n + ok;\n",
         'apps/demo/d.ts': "import { h } from '../../test/helpers/h';\nimport { r } from '../../reactor/r';\nexport const d = h + r;\n",
         'bench/b.ts': "import { h } from '../test/helpers/h';\nexport const b = h;\n",
         'cli/main.ts': "import { h } from '../test/helpers/h';\nexport const m = h;\n",
@@ -62,6 +63,7 @@ describe('layering (dependency-cruiser)', () => {
       expect(edges(res)).toEqual([
         'apps-not-other-apps: apps/a/index.ts -> apps/good/helper.ts',
         'apps-only-public-surface: apps/a/index.ts -> native/index.ts',
+        'apps-only-public-surface: apps/a/index.ts -> net/ok.ts',
         'apps-only-public-surface: apps/a/index.ts -> reactor/r.ts',
         'net-not-reactor: net/bad.ts -> reactor/r.ts',
         // A cycle is reported once, at the module it is first found from (p imports q; q imports p's type).
