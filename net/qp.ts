@@ -338,7 +338,8 @@ export class DpdkQueuePair {
   private readonly base: number;
 
   constructor(
-    readonly io: ShardIO,
+    /** the shard's I/O (private: ctx.qps gives apps the queue pair API, not the shard's internals) */
+    private readonly io: ShardIO,
     /** DPDK port id */
     readonly port: number,
     /** this shard's RX queue on the port, or -1 if another shard reads it (software steering) */
