@@ -5,12 +5,14 @@ import * as app from './reactor/app';
 import * as tasks from './reactor/tasks';
 import * as timers from './reactor/timers';
 import * as cfg from './reactor/config';
+import * as settings from './reactor/settings';
 import * as nat from './native';
 import * as pkt from './net/packet';
 import * as steer from './net/steer';
 
 // ---- the app contract ----
-export type { AppModule, ShardApp } from './reactor/app';
+export type { AppModule, AppControlContext, AppCommand, ShardApp } from './reactor/app';
+/** onPacket's answer: `Verdict.port(i)`, `Verdict.DROP`, `Verdict.STOLEN` (a branded number: no allocation). */
 export import Verdict = app.Verdict;
 export type { ShardContext, PortView } from './reactor/context';
 export type { TaskHandle } from './reactor/tasks';
@@ -23,10 +25,17 @@ export import LowresClock = timers.LowresClock;
 export type { Config, ConfigInput } from './reactor/config';
 export import parseConfig = cfg.parseConfig;
 export import NetstarError = nat.NetstarError;
+/** An AppModule's settings(config) from a zod schema (every issue listed with its path, ERR_CONFIG). */
+export import appSettings = settings.appSettings;
+export import settingsError = settings.settingsError;
+export type { PortInfo } from './native';
 
 // ---- packets and queue pairs ----
 export import Packet = pkt.Packet;
 export import RxBatch = pkt.RxBatch;
+/** RX descriptor layout (words per descriptor, word positions) for burst paths over `batch.desc`. */
+export import RX_DESC_WORDS = nat.RX_DESC_WORDS;
+export import RXD = nat.RXD;
 export type { DpdkQueuePair } from './net/qp';
 export import flowHash = steer.flowHash;
 
@@ -34,6 +43,10 @@ export import flowHash = steer.flowHash;
 export * as wire from './net/wire';
 export * as flow from './net/flow';
 export * as stack from './net/stack';
+
+// ---- the libraries NF apps share: the L3 hop and its neighbour table; conntrack, NAT and their forwarding path ----
+export * as l3 from './net/l3';
+export * as conntrack from './net/conntrack';
 
 // ---- testing an NF: run it over pcap ports in a child process (see tools/harness.ts), pcap files ----
 import * as harness from './tools/harness';

@@ -6,7 +6,7 @@ import { RX_DESC_WORDS, RXD, type NativeLcore } from '../native';
 import type { DpdkQueuePair, ShardIO } from './qp';
 import type { PacketMemory } from './packet';
 import { tupleHash, type Reta } from './steer';
-import { registerTask } from '../reactor/tasks';
+import { defineTask, type TaskHandle } from './tasks';
 
 export interface PortStackConfig {
   /** address/prefix, e.g. 198.18.1.2/24 */
@@ -19,7 +19,7 @@ export interface PortStackConfig {
 
 /** The stacks of this thread by port index (tasks from other shards reach them here). */
 const stacksByPort = new Map<number, Stack>();
-registerTask('__netstack.neighbor', (portIndex: number, ip: number, mac: number) => {
+const neighborTask = defineTask('__netstack.neighbor', (portIndex: number, ip: number, mac: number): void => {
   stacksByPort.get(portIndex)?.iface.learn(ip, mac, false);
 });
 
@@ -27,7 +27,7 @@ interface ShardHooks {
   readonly id: number;
   readonly count: number;
   readonly reta: Reta;
-  submitTo(shard: number, task: string, ...args: unknown[]): Promise<unknown>;
+  call<A extends unknown[], R>(task: TaskHandle<A, R>, shard: number, ...args: A): Promise<Awaited<R>>;
   wake(shard: number): void;
 }
 
@@ -77,7 +77,7 @@ export class ShardStack {
       },
       wake: () => shard.wake(self),
       onNeighbor: count > 1 ? (ip, m) => {
-        for (let s = 0; s < count; s++) if (s !== self) void shard.submitTo(s, '__netstack.neighbor', portIndex, ip, m).catch(() => undefined);
+        for (let s = 0; s < count; s++) if (s !== self) void shard.call(neighborTask, s, portIndex, ip, m).catch(() => undefined);
       } : undefined,
     }, { transmit: (frame) => this.transmit(frame) });
     stacksByPort.set(portIndex, this.stack);

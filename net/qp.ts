@@ -3,7 +3,7 @@
 // lock-free SPSC rings. Also ShardIO: the zero-argument fast calls and drops with per-port counters.
 import { native, NativeLcore, TX_DESC_WORDS, MAX_BURST, TX_FLAG_SET_PORT, RX_DESC_WORDS, RXD, FAST } from '../native';
 import { Packet, PacketMemory, RxBatch } from './packet';
-import { P, S, portBase } from '../reactor/stats';
+import { P, S, portBase } from './stats';
 
 /** Fast-call parameter word positions (see native `fast`; native/layout.ts). */
 const F = FAST;
@@ -434,7 +434,8 @@ export class DpdkQueuePair {
   private readonly base: number;
 
   constructor(
-    readonly io: ShardIO,
+    /** the shard's I/O (private: ctx.qps gives apps the queue pair API, not the shard's internals) */
+    private readonly io: ShardIO,
     /** DPDK port id */
     readonly port: number,
     /** this shard's RX queue on the port, or -1 if another shard reads it (software steering) */

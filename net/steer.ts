@@ -13,7 +13,9 @@ function mix(h: number): number {
 
 /**
  * Symmetric hash of an Ethernet frame's IPv4 5-tuple (addresses and ports combined order-independently);
- * non-IPv4 frames hash to 0 (all land on one shard). Reads only within [off, off+len).
+ * non-IPv4 frames hash to 0 (all land on one shard). An ICMP echo request or reply hashes its identifier in
+ * the ports' place (the same both ways), so a NAT can pick an identifier whose reply comes back to the shard
+ * that translated it, as it picks ports. Reads only within [off, off+len).
  */
 export function flowHash(v: DataView, off: number, len: number): number {
   if (len < 34) return 0;
@@ -33,6 +35,10 @@ export function flowHash(v: DataView, off: number, len: number): number {
   let ports = 0;
   const frag = v.getUint16(ip + 6) & 0x3fff;
   if ((proto === 6 || proto === 17) && frag === 0 && ip + ihl + 4 <= end) ports = v.getUint16(ip + ihl) ^ v.getUint16(ip + ihl + 2);
+  else if (proto === 1 && frag === 0 && ip + ihl + 6 <= end) {
+    const t = v.getUint8(ip + ihl);
+    if (t === 8 || t === 0) ports = v.getUint16(ip + ihl + 4);
+  }
   return mix(((a ^ b) >>> 0) + Math.imul(ports, 0x9e3779b1) + proto);
 }
 
@@ -50,11 +56,12 @@ export class Reta {
 /**
  * The flow hash of a tuple, without a frame — arguments in its name's order: protocol, the two addresses, the
  * two ports (either direction gives the same value), and whether the ports count (TCP/UDP and not a fragment,
- * as flowHash decides). Equals flowHash of a frame carrying the tuple, so `reta.shardOf(...)` names the shard
+ * as flowHash decides; for ICMP echo, portA is the identifier). Equals flowHash of a frame carrying the tuple, so `reta.shardOf(...)` names the shard
  * software steering delivers it to. The one implementation: net/flow/tuple.ts tupleHash calls it.
  */
 export function hashProtoAddrsPorts(proto: number, addrA: number, addrB: number, portA: number, portB: number, portsUsed: boolean): number {
-  const ports = portsUsed ? (portA ^ portB) & 0xffff : 0;
+  // An ICMP echo's identifier stands in the ports' place (portA), as flowHash reads it from the frame.
+  const ports = portsUsed ? (portA ^ portB) & 0xffff : proto === 1 ? portA & 0xffff : 0;
   return mix(((addrA ^ addrB) >>> 0) + Math.imul(ports, 0x9e3779b1) + proto);
 }
 

@@ -2,45 +2,13 @@
 // thread and creates one ShardApp per shard; the shard calls onPacket for every received packet.
 import type { Config } from './config';
 import type { PortInfo } from '../native';
-import type { Packet, RxBatch } from '../net/packet';
-import type { DpdkQueuePair } from '../net/qp';
+import * as netApp from '../net/app';
 import type { ShardContext } from './context';
 import type { ZodTypeAny } from 'zod';
 
-/** onPacket's answer: a port index (>= 0) to send on, or one of these. */
-export const Verdict = {
-  /** free the packet (counted as dropped on its input port) */
-  DROP: -1,
-  /** the app took the packet (held, forwarded, or already sent); the shard does nothing more */
-  STOLEN: -2,
-  /** send on port `index` (position in config.ports) */
-  port: (index: number): number => index,
-} as const;
-
-export interface ShardApp {
-  /**
-   * Called for each packet. `pkt` is a flyweight reused for the next packet: to keep the packet past this
-   * call, take it with `ctx.hold(pkt)` and return STOLEN. Throwing drops the packet and counts it.
-   */
-  onPacket(pkt: Packet, portIndex: number): number;
-  /**
-   * Optional burst fast path, used instead of onPacket when present: the app must dispose of every packet
-   * in the batch (e.g. `qps[out].sendBatch(batch)`). If it throws, packets it did not dispose are dropped.
-   */
-  onBurst?(batch: RxBatch, portIndex: number, qps: DpdkQueuePair[]): void;
-  /**
-   * Optional burst hook for packets that arrive from other shards (forward / unsafeForward / steering); the
-   * batch may mix ports (`batch.port(i)`). Same contract as onBurst. Without it, onPacket sees them.
-   */
-  onForwarded?(batch: RxBatch, qps: DpdkQueuePair[]): void;
-  /** Called once per poll-loop iteration after the RX bursts (e.g. to flush app state). */
-  afterBurst?(): void;
-  /** When (performance.now() ms) the app next needs the loop to run even without traffic; Infinity if never. */
-  pollAt?(): number;
-  /** App counters, reported in the summary and the STATS lines. */
-  counters?(): Record<string, number>;
-  stop?(): void | Promise<void>;
-}
+// The verdict and the per-shard handler contract live in net/app.ts (the flow layer builds and answers them).
+export import Verdict = netApp.Verdict;
+export type ShardApp = netApp.ShardApp;
 
 /** What an app command handler can read on the main thread. */
 export interface AppControlContext {

@@ -3,7 +3,7 @@
 // otherwise passes every call through. The real app's burst paths are not offered, so that each packet
 // goes through onPacket where it can be seen.
 import * as path from 'path';
-import type { AppModule, ShardApp } from './app';
+import type { AppModule, ShardApp, Verdict } from './app';
 import type { ShardContext } from './context';
 import type { Packet } from '../net/packet';
 import { compileFilter } from '../net/filter';
@@ -64,7 +64,7 @@ const app: AppModule<CaptureShardSettings> = {
       // seen in and out; while not, the app's own fast paths run untouched. (The shard reads them per burst.)
       get onBurst() { return ctl[CTL.active] !== 0 ? undefined : onBurst; },
       get onForwarded() { return ctl[CTL.active] !== 0 ? undefined : onForwarded; },
-      onPacket(pkt: Packet, portIndex: number): number {
+      onPacket(pkt: Packet, portIndex: number): Verdict {
         const on = ctl[CTL.active] !== 0;
         if (on && s.rx) record(pkt, portIndex, DIR_IN);
         const v = inner.onPacket(pkt, portIndex);

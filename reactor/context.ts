@@ -3,6 +3,8 @@
 import type { Packet, RxBatch } from '../net/packet';
 import type { DpdkQueuePair } from '../net/qp';
 import type { Stack } from '../net/stack';
+import type { NativeOffloadHost } from '../net/flow';
+import type { Verdict } from '../net/app';
 import type { PacketHandle } from './handles';
 import type { Clock, Timer } from './timers';
 import type { TaskHandle } from './tasks';
@@ -34,8 +36,8 @@ export interface ShardContext {
   // ---- packets (inside onPacket the packet is a flyweight; keep it past the call with hold) ----
   /** Keeps a packet past the current call (e.g. across an await); it must end in send, forward or drop. */
   hold(pkt: Packet): PacketHandle;
-  /** Holds the packet, awaits `fn`, applies its verdict (port index, DROP, or STOLEN). Returns STOLEN. */
-  defer(pkt: Packet, fn: (h: PacketHandle) => Promise<number>): number;
+  /** Holds the packet, awaits `fn`, applies its verdict (Verdict.port(i), DROP, or STOLEN). Returns STOLEN. */
+  defer(pkt: Packet, fn: (h: PacketHandle) => Promise<Verdict>): Verdict;
   send(pkt: Packet, portIndex: number): void;
   drop(pkt: Packet): void;
   /** Hands a packet to another shard; its buffer returns here if that shard drops it. */
@@ -51,6 +53,20 @@ export interface ShardContext {
   allocPacket(length: number): PacketHandle | null;
   /** A copy of a packet's data in a new held packet, or null when the pool is empty. */
   copyPacket(pkt: Packet): PacketHandle | null;
+
+  // ---- raw slots: packets an app keeps outside the handle table, by slot, in its own typed arrays ----
+  // For burst paths and packet queues that must not allocate per packet (l2fwd's runts, linkem's departure
+  // heap). A raw slot is the app's until it sends it (`qps[i].sendSlot(slot, dataOff, length)`) or drops it
+  // here; the leak detector does not see it, the shard's mbuf balance at close does.
+  /** Drops packet `slot` (as a descriptor names it), counted as dropped on port `portIndex`. */
+  dropSlot(slot: number, portIndex: number): void;
+  /**
+   * Copies a packet into a new slot of this shard's pool: out[0] = slot, out[1] = data offset from the buffer
+   * start, out[2] = length. False when the pool is empty.
+   */
+  copySlot(pkt: Packet, out: Uint32Array): boolean;
+  /** Frees the drops batched so far now (they are otherwise freed after each poll-loop pass). */
+  flushDrops(): void;
 
   // ---- time ----
   /** The loop's low-resolution clock (performance.now() ms, updated every few passes; reading it is free). */
@@ -73,4 +89,10 @@ export interface ShardContext {
   callAll<A extends unknown[], R>(task: TaskHandle<A, R>, ...args: A): Promise<Awaited<R>[]>;
   /** Called when the shard stops, in reverse order of registration. */
   onStop(fn: () => unknown): void;
+  /**
+   * The native offload executor of this shard, for the flow layer only: pass it to
+   * `FlowDistributor.attachNative`, which also detaches it (flowPipeline does at stop). Null where the addon
+   * has none.
+   */
+  readonly nativeOffload: NativeOffloadHost | null;
 }

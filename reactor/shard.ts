@@ -9,8 +9,9 @@ import { Packet, PacketMemory, RxBatch } from '../net/packet';
 import { CrossShard, DpdkQueuePair, RingKind, RingMatrix, ShardIO } from '../net/qp';
 import { flowHash, Reta, RX_RSS_HASH } from '../net/steer';
 import { ShardStack, type PortStackConfig } from '../net/netstack';
-import { S } from './stats';
+import { S, portBase } from './stats';
 import { AppModule, ShardApp, Verdict, appOfModule } from './app';
+import type { NativeOffloadHost, NativeOffloadRx, NativeOffloadTables } from '../net/flow';
 import { HandleTable, PacketHandle } from './handles';
 import { RingMatrix as MsgMatrix, type RingMatrixInit } from './msgring';
 import { Control, CTRL } from './control';
@@ -100,6 +101,9 @@ export class Shard implements ShardContext {
   /** per port index: 1 if this shard reads the port and must steer packets to other shards */
   private readonly steers: Uint8Array;
   private app!: ShardApp;
+  /** the native offload executor, driven by the flow layer (FlowDistributor.attachNative); null without one */
+  readonly nativeOffload: NativeOffloadHost | null;
+  private offloadAttached = false;
   private readonly allocPool: number;
   private readonly allocDesc: Uint32Array;
   private readonly allocBatch: RxBatch;
@@ -154,6 +158,10 @@ export class Shard implements ShardContext {
       return new DpdkQueuePair(this.io, p.info.id, rxq, txq, init.config.burst, this.xshard, this.id % p.txQueues);
     });
     this.timers = new Timers(this.clock, { onError: () => { this.stats[S.appErrors]++; } });
+    this.nativeOffload = typeof this.lcore.offloadAttach === 'function' ? {
+      attach: (t, rx) => this.offloadAttach(t, rx),
+      detach: () => this.offloadDetach(),
+    } : null;
     const myPool = (init.pools[this.id] ?? init.pools[0]).id;
     init.config.ports.forEach((pc, i) => {
       this.stacks.push(pc.stack
@@ -278,6 +286,53 @@ export class Shard implements ShardContext {
     return this.handles.hold(this.allocBatch.at(0, this.allocPkt), this.loopNow);
   }
 
+  /** Drops a raw slot (burst paths, raw queues), counted on port index `portIndex`. */
+  dropSlot(slot: number, portIndex: number): void {
+    this.io.drop(slot, this.qps[portIndex].port);
+  }
+
+  copySlot(pkt: Packet, out: Uint32Array): boolean {
+    const d = this.allocDesc;
+    if (!this.lcore.copy(pkt.slot, pkt.offset - pkt.bufStart, pkt.length, d, 0)) return false;
+    out[0] = d[RXD.slot];
+    out[1] = d[RXD.dataOff];
+    out[2] = d[RXD.dataLen];
+    return true;
+  }
+
+  flushDrops(): void {
+    this.io.flushDrops();
+  }
+
+  /**
+   * The native host's attach: the executor may take packets of the listed ports where this shard reads them
+   * natively (an RX queue here, no TCP/IP stack: the distributor must see the stack's traffic) and send on any
+   * of the first 16 ports; entries whose port has no TX queue here stay with JS.
+   */
+  private offloadAttach(t: NativeOffloadTables, ports: NativeOffloadRx[]): boolean {
+    const rx: { port: number; verifyIp: boolean; verifyL4: boolean; mac: number; statsBase: number }[] = [];
+    const out: { index: number; port: number; queue: number; statsBase: number }[] = [];
+    this.qps.forEach((qp, i) => {
+      if (i < 16) out.push({ index: i, port: qp.port, queue: qp.txQueue, statsBase: portBase(qp.port) });
+    });
+    for (const r of ports) {
+      const i = r.portIndex, qp = this.qps[i];
+      if (qp === undefined || i >= 16 || qp.rxQueue < 0 || this.stacks[i] !== null) continue;
+      rx.push({ port: qp.port, verifyIp: r.verifyIp, verifyL4: r.verifyL4, mac: r.mac, statsBase: portBase(qp.port) });
+    }
+    if (rx.length === 0) return false;
+    this.offloadDetach(); // one distributor per shard at a time
+    this.lcore.offloadAttach({ ...t, stats: this.io.stats, rx, out });
+    this.offloadAttached = true;
+    return true;
+  }
+
+  private offloadDetach(): void {
+    if (!this.offloadAttached) return;
+    this.offloadAttached = false;
+    this.lcore.offloadDetach();
+  }
+
   /** Called when the shard stops (services register here). */
   onStop(fn: () => unknown): void {
     this.stopHooks.push(fn);
@@ -290,11 +345,51 @@ export class Shard implements ShardContext {
 
   async start(): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const app = appOfModule(require(path.resolve(__dirname, '..', this.init.appPath)));
-    if (!app) throw new Error(`${this.init.appPath} no longer exports an app`);
-    this.app = await app.createShard(this, this.init.settings);
+    const appModule = appOfModule(require(path.resolve(__dirname, '..', this.init.appPath)));
+    if (!appModule) throw new Error(`${this.init.appPath} no longer exports an app`);
+    this.app = await appModule.createShard(this.context(), this.init.settings);
     const appRef = this.app;
     if (appRef.counters) this.timers.setInterval(() => parentPort?.postMessage({ type: 'counters', id: this.id, counters: appRef.counters!() }), 200);
+  }
+
+  /**
+   * The object an app's createShard receives: the ShardContext members and nothing else of the shard (no
+   * lcore, io, pools, rings, handle table). Methods delegate to this shard; V8 inlines the one extra call.
+   */
+  context(): ShardContext {
+    const sh = this;
+    return Object.freeze<ShardContext>({
+      id: sh.id,
+      count: sh.count,
+      ports: sh.ports,
+      qps: sh.qps,
+      clock: sh.clock,
+      nativeOffload: sh.nativeOffload,
+      hold: (pkt) => sh.hold(pkt),
+      defer: (pkt, fn) => sh.defer(pkt, fn),
+      send: (pkt, portIndex) => sh.send(pkt, portIndex),
+      drop: (pkt) => sh.drop(pkt),
+      forward: (pkt, shard) => sh.forward(pkt, shard),
+      unsafeForward: (pkt, shard) => sh.unsafeForward(pkt, shard),
+      forwardBatch: (batch, shard) => sh.forwardBatch(batch, shard),
+      unsafeForwardBatch: (batch, shard) => sh.unsafeForwardBatch(batch, shard),
+      allocPacket: (length) => sh.allocPacket(length),
+      copyPacket: (pkt) => sh.copyPacket(pkt),
+      dropSlot: (slot, portIndex) => sh.dropSlot(slot, portIndex),
+      copySlot: (pkt, out) => sh.copySlot(pkt, out),
+      flushDrops: () => sh.flushDrops(),
+      now: () => sh.clock.now(),
+      setTimeout: (fn, ms) => sh.setTimeout(fn, ms),
+      setInterval: (fn, ms) => sh.setInterval(fn, ms),
+      sleep: (ms) => sh.sleep(ms),
+      cancel: (t) => sh.cancel(t),
+      stack: (portIndex) => sh.stack(portIndex),
+      shardOfHash: (hash) => sh.shardOfHash(hash),
+      ownsHash: (hash) => sh.ownsHash(hash),
+      call: (task, shard, ...args) => sh.call(task, shard, ...args),
+      callAll: (task, ...args) => sh.callAll(task, ...args),
+      onStop: (fn) => sh.onStop(fn),
+    });
   }
 
   /** Port index (position in config.ports) of a DPDK port id. */
@@ -344,7 +439,7 @@ export class Shard implements ShardContext {
    * Runs an async handler for a packet: holds it, awaits `fn`, then applies the verdict (port index, DROP,
    * or STOLEN if `fn` disposed of it). A rejection drops the packet and counts an app error. Returns STOLEN.
    */
-  defer(pkt: Packet, fn: (h: PacketHandle) => Promise<number>): number {
+  defer(pkt: Packet, fn: (h: PacketHandle) => Promise<Verdict>): Verdict {
     const h = this.hold(pkt);
     fn(h).then((v) => {
       if (v === Verdict.STOLEN) return;
@@ -683,6 +778,8 @@ export class Shard implements ShardContext {
     this.io.flushDrops();
     const drainedAtStop = this.xshard ? this.xshard.drainAll() : 0;
     if (this.app.stop) await this.app.stop();
+    // The flow layer detaches the native executor at stop; an app that attached it otherwise gets it done here.
+    this.offloadDetach();
     const appCounters = this.app.counters ? this.app.counters() : {};
     for (const h of this.stopHooks.reverse()) {
       try {

@@ -1,18 +1,19 @@
 // sharded<T>: one instance of a service per shard (Seastar's sharded<T>), with start/stop and calls to
-// the instance on any shard through submitTo.
-import { registerTask } from './tasks';
+// the instance on any shard through a cross-shard task (ctx.call).
+import { defineTask, type TaskHandle } from './tasks';
 
+/** What Sharded needs of its shard; the app's ShardContext fits it. */
 interface ShardLike {
   readonly id: number;
   readonly count: number;
-  submitTo(shard: number, task: string, ...args: unknown[]): Promise<unknown>;
+  call<A extends unknown[], R>(task: TaskHandle<A, R>, shard: number, ...args: A): Promise<Awaited<R>>;
   onStop(fn: () => unknown): void;
 }
 
 interface Service { stop?(): unknown }
 const local = new Map<string, Service>();
 
-registerTask('__sharded.invoke', async (name: string, method: string, args: unknown[]) => {
+const invokeTask = defineTask('__sharded.invoke', async (name: string, method: string, args: unknown[]): Promise<unknown> => {
   const inst = local.get(name) as Record<string, unknown> | undefined;
   if (!inst) throw new Error(`sharded service '${name}' is not running on this shard`);
   const fn = inst[method];
@@ -38,7 +39,7 @@ export class Sharded<T extends object> {
 
   /** Calls `method` on the instance of shard `id`. */
   invokeOn(id: number, method: keyof T & string, ...args: unknown[]): Promise<unknown> {
-    return this.shard.submitTo(id, '__sharded.invoke', this.name, method, args);
+    return this.shard.call(invokeTask, id, this.name, method, args);
   }
 
   /** Calls `method` on every shard's instance; results in shard order. */

@@ -1,46 +1,15 @@
-// Per-shard counters in a SharedArrayBuffer: the shard writes, the main thread reads for the live view.
-import { LAYOUT } from '../native/layout';
+// The per-shard counter layout, defined in net/stats.ts (the queue pairs and the native executor write it) and
+// re-exported here for the reactor. `export import` keeps plain properties (no getters on the packet path).
+import * as st from '../net/stats';
 
-export const MAX_PORTS = 32;
-/** Shard-wide counter indexes. */
-export const S = {
-  loops: 0, busyMs: 1, idleMs: 2, held: 3, rxBursts: 4, appErrors: 5, sleeps: 6, wakeups: 7,
-  fwdOut: 8, fwdIn: 9, fwdDropped: 10, tasks: 11, timers: 12, leaks: 13, ringFull: 14, steered: 15,
-  /** distributor: packets for the local TCP/IP stack, packets for the NF pipeline */
-  toStack: 16, toNf: 17,
-  /** packets the app still held when a stop's grace period ended (dropped) */
-  droppedAtStop: 18,
-  /** packets freed because a send named a bad offset or length (an app bug; counted, the shard goes on) */
-  badPackets: 19,
-} as const;
-export const SHARD_WORDS = 24;
-const PS = LAYOUT.portStats;
-/** Per-port counter indexes (after the shard-wide block); the native offload executor writes some of them. */
-export const P = { rx: PS.rx, tx: PS.tx, txDropped: PS.txDropped, dropped: PS.dropped, rxBytes: PS.rxBytes, txBytes: PS.txBytes } as const;
-export const PORT_WORDS = PS.words;
-export const STATS_WORDS = SHARD_WORDS + MAX_PORTS * PORT_WORDS;
-
-export function portBase(port: number): number {
-  return SHARD_WORDS + port * PORT_WORDS;
-}
-
-export function newStatsBuffer(shards: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(shards * STATS_WORDS * 8);
-}
-
-export function shardStatsView(sab: SharedArrayBuffer, shard: number): Float64Array {
-  return new Float64Array(sab, shard * STATS_WORDS * 8, STATS_WORDS);
-}
-
-export interface PortTotals { rx: number; tx: number; txDropped: number; dropped: number; rxBytes: number; txBytes: number }
-
-export function portTotals(sab: SharedArrayBuffer, shards: number, port: number): PortTotals {
-  const t: PortTotals = { rx: 0, tx: 0, txDropped: 0, dropped: 0, rxBytes: 0, txBytes: 0 };
-  const b = portBase(port);
-  for (let s = 0; s < shards; s++) {
-    const v = shardStatsView(sab, s);
-    t.rx += v[b + P.rx]; t.tx += v[b + P.tx]; t.txDropped += v[b + P.txDropped]; t.dropped += v[b + P.dropped];
-    t.rxBytes += v[b + P.rxBytes]; t.txBytes += v[b + P.txBytes];
-  }
-  return t;
-}
+export import MAX_PORTS = st.MAX_PORTS;
+export import S = st.S;
+export import SHARD_WORDS = st.SHARD_WORDS;
+export import P = st.P;
+export import PORT_WORDS = st.PORT_WORDS;
+export import STATS_WORDS = st.STATS_WORDS;
+export import portBase = st.portBase;
+export import newStatsBuffer = st.newStatsBuffer;
+export import shardStatsView = st.shardStatsView;
+export import portTotals = st.portTotals;
+export type PortTotals = st.PortTotals;

@@ -1,10 +1,8 @@
 // echo: TCP and UDP echo on the shard's TCP/IP stack (every shard listens; steering decides who serves).
 import { z } from 'zod';
-import { NetstarError } from '../../native';
-import type { Config } from '../../reactor/config';
-import { AppModule, ShardApp, Verdict } from '../../reactor/app';
-import type { Shard } from '../../reactor/shard';
-import type { TcpSocket } from '../../net/stack';
+import { NetstarError, Verdict, appSettings, type AppModule, type ShardApp, type ShardContext, type stack } from '../../index';
+
+type TcpSocket = stack.TcpSocket;
 
 const schema = z.object({
   port: z.number().int().min(1).max(65535).default(7),
@@ -19,14 +17,12 @@ const app: AppModule<Settings> = {
   name: 'echo',
   description: 'TCP and UDP echo server (RFC 862) on the TCP/IP stack of a port',
   settingsSchema: schema,
-  settings(config: Config): Settings {
-    const r = schema.safeParse(config.app);
-    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for echo:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
-    if (!config.ports[r.data.portIndex]?.stack) throw new NetstarError('ERR_CONFIG', `echo: port ${r.data.portIndex} has no stack (give it "stack": {"address": "…/prefix"})`);
-    return r.data;
-  },
-  createShard(shard: Shard, s: Settings): ShardApp {
-    const stack = shard.stacks[s.portIndex]!.stack;
+  settings: appSettings('echo', schema, (r, config): Settings => {
+    if (!config.ports[r.portIndex]?.stack) throw new NetstarError('ERR_CONFIG', `echo: port ${r.portIndex} has no stack (give it "stack": {"address": "…/prefix"})`);
+    return r;
+  }),
+  createShard(ctx: ShardContext, s: Settings): ShardApp {
+    const stack = ctx.stack(s.portIndex)!;
     let conns = 0, bytes = 0, datagrams = 0, errors = 0;
     if (s.tcp) {
       const listener = stack.tcpListen(s.port, { backlog: 1024 });
@@ -44,7 +40,7 @@ const app: AppModule<Settings> = {
         }
       };
       void (async () => { for await (const sock of listener) void serve(sock); })().catch(() => undefined);
-      shard.onStop(() => listener.close());
+      ctx.onStop(() => listener.close());
     }
     if (s.udp) {
       const u = stack.udpBind(s.port);
@@ -54,7 +50,7 @@ const app: AppModule<Settings> = {
           u.sendTo(d.data, d.address, d.port);
         }
       })().catch(() => undefined);
-      shard.onStop(() => u.close());
+      ctx.onStop(() => u.close());
     }
     return {
       onPacket: () => Verdict.DROP, // not for the stack: nothing else runs here

@@ -3,11 +3,9 @@
 // Protocol: control connection sends a 37-byte cookie; states are single signed bytes; parameters and
 // results are JSON framed by a 4-byte big-endian length; data streams open with the same cookie.
 import { z } from 'zod';
-import { NetstarError } from '../../native';
-import type { Config } from '../../reactor/config';
-import { AppModule, ShardApp, Verdict } from '../../reactor/app';
-import type { Shard } from '../../reactor/shard';
-import type { TcpSocket } from '../../net/stack';
+import { NetstarError, Verdict, appSettings, type AppModule, type ShardApp, type ShardContext, type stack } from '../../index';
+
+type TcpSocket = stack.TcpSocket;
 
 const State = { TEST_START: 1, TEST_RUNNING: 2, TEST_END: 4, PARAM_EXCHANGE: 9, CREATE_STREAMS: 10, EXCHANGE_RESULTS: 13, DISPLAY_RESULTS: 14, IPERF_DONE: 16, ACCESS_DENIED: -1, SERVER_ERROR: -2 } as const;
 const COOKIE = 37;
@@ -54,14 +52,12 @@ const app: AppModule<Settings> = {
   name: 'iperf3',
   description: 'iperf3-compatible server (TCP/UDP, reverse, parallel streams) on the TCP/IP stack',
   settingsSchema: schema,
-  settings(config: Config): Settings {
-    const r = schema.safeParse(config.app);
-    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for iperf3:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
-    if (!config.ports[r.data.portIndex]?.stack) throw new NetstarError('ERR_CONFIG', `iperf3: port ${r.data.portIndex} has no stack`);
-    return r.data;
-  },
-  createShard(shard: Shard, s: Settings): ShardApp {
-    const stack = shard.stacks[s.portIndex]!.stack;
+  settings: appSettings('iperf3', schema, (r, config): Settings => {
+    if (!config.ports[r.portIndex]?.stack) throw new NetstarError('ERR_CONFIG', `iperf3: port ${r.portIndex} has no stack`);
+    return r;
+  }),
+  createShard(ctx: ShardContext, s: Settings): ShardApp {
+    const stack = ctx.stack(s.portIndex)!;
     const c = { tests: 0, denied: 0, errors: 0, bytesIn: 0, bytesOut: 0 };
     // The test in progress: its cookie and the data streams waiting to join it.
     interface ActiveTest { cookie: string; streams: TcpSocket[]; want: number; joined: () => void }
@@ -104,7 +100,7 @@ const app: AppModule<Settings> = {
         const joined = await Promise.race([
           allJoined.then(() => true),
           nextState.then(() => false, () => false),
-          shard.sleep(s.joinTimeoutMs).then(() => false),
+          ctx.sleep(s.joinTimeoutMs).then(() => false),
         ]);
         if (!joined) throw new Error(`${test.streams.length} of ${want} data streams joined`);
         const streams = test.streams;
@@ -145,7 +141,7 @@ const app: AppModule<Settings> = {
         await send(State.DISPLAY_RESULTS);
         await r.exactly(1).catch(() => undefined); // IPERF_DONE
         finished = true;
-        await Promise.race([Promise.all(pumps), shard.sleep(2000)]);
+        await Promise.race([Promise.all(pumps), ctx.sleep(2000)]);
         sock.end();
       } finally {
         running = false;
@@ -176,7 +172,7 @@ const app: AppModule<Settings> = {
         })();
       }
     })().catch(() => undefined);
-    shard.onStop(() => listener.close());
+    ctx.onStop(() => listener.close());
     return { onPacket: () => Verdict.DROP, counters: () => ({ ...c }) };
   },
 };

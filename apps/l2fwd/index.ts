@@ -3,13 +3,10 @@
 //   macswap – swap src and dst
 //   io      – forward unchanged (a wire)
 import { z } from 'zod';
-import { NetstarError, PortInfo } from '../../native';
-import type { Config } from '../../reactor/config';
-import { AppModule, ShardApp, Verdict } from '../../reactor/app';
-import type { Packet, RxBatch } from '../../net/packet';
-import type { DpdkQueuePair } from '../../net/qp';
-import { RX_DESC_WORDS } from '../../native';
-import type { Shard } from '../../reactor/shard';
+import {
+  NetstarError, RX_DESC_WORDS, RXD, Verdict, appSettings,
+  type AppModule, type DpdkQueuePair, type Packet, type PortInfo, type RxBatch, type ShardApp, type ShardContext,
+} from '../../index';
 
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 const schema = z.object({
@@ -37,25 +34,23 @@ const app: AppModule<L2fwdSettings> = {
   name: 'l2fwd',
   description: 'layer-2 forwarder between port pairs (DPDK l2fwd modes: mac, macswap, io)',
   settingsSchema: schema,
-  settings(config: Config): L2fwdSettings {
-    const r = schema.safeParse(config.app);
-    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for l2fwd:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+  settings: appSettings('l2fwd', schema, (r, config): L2fwdSettings => {
     const n = config.ports.length;
-    const pairs = r.data.pairs ?? (n === 1 ? [[0, 0]] : Array.from({ length: Math.floor(n / 2) }, (_, i) => [2 * i, 2 * i + 1]));
+    const pairs = r.pairs ?? (n === 1 ? [[0, 0]] : Array.from({ length: Math.floor(n / 2) }, (_, i) => [2 * i, 2 * i + 1]));
     const out = new Array<number>(n).fill(-1);
     for (const [a, b] of pairs) {
       if (a >= n || b >= n) throw new NetstarError('ERR_CONFIG', `l2fwd pair [${a}, ${b}] names a port index beyond the ${n} configured ports`);
       out[a] = b;
       out[b] = a;
     }
-    const peers = r.data.peers ?? Array.from({ length: n }, (_, i) => `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`);
+    const peers = r.peers ?? Array.from({ length: n }, (_, i) => `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`);
     if (peers.length < n) throw new NetstarError('ERR_CONFIG', `l2fwd peers lists ${peers.length} MACs for ${n} ports`);
-    return { mode: r.data.mode, out, peers, macs: [] };
-  },
+    return { mode: r.mode, out, peers, macs: [] };
+  }),
   prepare(s: L2fwdSettings, ports: PortInfo[]): L2fwdSettings {
     return { ...s, macs: ports.map((p) => p.mac) };
   },
-  createShard(_shard: Shard, s: L2fwdSettings): ShardApp {
+  createShard(ctx: ShardContext, s: L2fwdSettings): ShardApp {
     const out = Int32Array.from(s.out);
     // Rewritten header per egress port as three 32-bit words: dst[0..4], dst[4..6]+src[0..2], src[2..6].
     // `w` is big-endian for DataView writes; `h` holds the same bytes in host order for aligned Uint32Array stores.
@@ -74,13 +69,14 @@ const app: AppModule<L2fwdSettings> = {
     // it per packet would cost a full string compare.
     const MAC = 0, SWAP = 1, IO = 2;
     const mode = s.mode === 'mac' ? MAC : s.mode === 'macswap' ? SWAP : IO;
-    const io = _shard.io;
+    // The descriptor layout as closure constants (read once, not from the module object per packet).
+    const W = RX_DESC_WORDS, SLOT = RXD.slot;
     return {
       // Burst fast path: rewrite in place, then send the batch's own descriptors.
       onBurst(batch: RxBatch, port: number, qps: DpdkQueuePair[]): void {
         const o = out[port], n = batch.count, d = batch.desc;
         if (o < 0) {
-          for (let i = 0; i < n; i++) io.drop(d[i * RX_DESC_WORDS], qps[port].port);
+          for (let i = 0; i < n; i++) ctx.dropSlot(d[i * W + SLOT], port);
           batch.count = 0;
           return;
         }
@@ -93,14 +89,14 @@ const app: AppModule<L2fwdSettings> = {
           let u: Uint32Array = words[0][0];
           let k = 0; // packets kept; runts (< 14 bytes) are dropped and the batch compacted
           for (let i = 0; i < n; i++) {
-            let b = i * RX_DESC_WORDS;
+            let b = i * W;
             if (d[b + 4] < 14) {
-              io.drop(d[b], qps[port].port);
+              ctx.dropSlot(d[b + SLOT], port);
               continue;
             }
             if (k !== i) {
-              d.copyWithin(k * RX_DESC_WORDS, b, b + RX_DESC_WORDS);
-              b = k * RX_DESC_WORDS;
+              d.copyWithin(k * W, b, b + W);
+              b = k * W;
             }
             k++;
             const c = d[b + 1], off = d[b + 2] + d[b + 3];
@@ -132,16 +128,16 @@ const app: AppModule<L2fwdSettings> = {
         } else {
           let k = 0;
           for (let i = 0; i < n; i++) {
-            const b = i * RX_DESC_WORDS;
-            if (d[b + 4] < 14) { io.drop(d[b], qps[port].port); continue; }
-            if (k !== i) d.copyWithin(k * RX_DESC_WORDS, b, b + RX_DESC_WORDS);
+            const b = i * W;
+            if (d[b + 4] < 14) { ctx.dropSlot(d[b + SLOT], port); continue; }
+            if (k !== i) d.copyWithin(k * W, b, b + W);
             k++;
           }
           batch.count = k;
         }
         qps[o].sendBatch(batch);
       },
-      onPacket(pkt: Packet, port: number): number {
+      onPacket(pkt: Packet, port: number): Verdict {
         const o = out[port];
         if (o < 0 || pkt.length < 14) return Verdict.DROP;
         const v = pkt.view, off = pkt.offset;
@@ -156,7 +152,7 @@ const app: AppModule<L2fwdSettings> = {
           v.setUint32(off + 6, d0);
           v.setUint16(off + 10, d1);
         }
-        return o;
+        return Verdict.port(o);
       },
     };
   },

@@ -2,11 +2,7 @@
 // burst (Gilbert-Elliott) loss, reordering, duplication, a rate limit (token bucket) and a bounded queue,
 // each with counters. Packets wait in a departure heap in native memory (by slot) until their time.
 import { z } from 'zod';
-import { NetstarError, RX_DESC_WORDS } from '../../native';
-import type { Config } from '../../reactor/config';
-import { AppModule, ShardApp, Verdict } from '../../reactor/app';
-import type { Packet } from '../../net/packet';
-import type { Shard } from '../../reactor/shard';
+import { NetstarError, Verdict, appSettings, type AppModule, type Packet, type ShardApp, type ShardContext } from '../../index';
 
 const prob = z.number().min(0).max(1);
 export const directionSchema = z.object({
@@ -34,6 +30,7 @@ const schema = z.object({
   seed: z.number().int().default(1),
 }).strict();
 export type LinkemSettings = z.infer<typeof schema>;
+const parseSettings = appSettings('linkem', schema);
 
 export const COUNTERS = ['in', 'out', 'lost', 'burstLost', 'duplicated', 'dupFailed', 'reordered', 'queueDropped', 'delayed'] as const;
 export type Counter = (typeof COUNTERS)[number];
@@ -173,44 +170,42 @@ const app: AppModule<LinkemSettings> = {
   name: 'linkem',
   description: 'link emulator between two ports: delay, jitter, loss, burst loss, reordering, duplication, rate limit',
   settingsSchema: schema,
-  settings(config: Config): LinkemSettings {
+  settings: (config) => {
     if (config.ports.length !== 2) throw new NetstarError('ERR_CONFIG', `linkem needs exactly 2 ports, config has ${config.ports.length}`);
-    const r = schema.safeParse(config.app);
-    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for linkem:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
-    return r.data;
+    return parseSettings(config);
   },
-  createShard(shard: Shard, s: LinkemSettings): ShardApp {
-    const rng = new Rng(s.seed + shard.id * 7919);
+  createShard(ctx: ShardContext, s: LinkemSettings): ShardApp {
+    const rng = new Rng(s.seed + ctx.id * 7919);
     const dirs = [new Direction(s.ab, 1, rng), new Direction(s.ba, 0, rng)];
-    const copyDesc = new Uint32Array(RX_DESC_WORDS);
+    const copied = new Uint32Array(3);
     const out = new Uint32Array(3);
-    const qps = shard.qps, io = shard.io;
-    const enqueue = (d: Direction, now: number, slot: number, dataOff: number, len: number, port: number): void => {
+    const qps = ctx.qps;
+    const enqueue = (d: Direction, now: number, slot: number, dataOff: number, len: number, portIndex: number): void => {
       if (d.heap.size >= d.heap.capacity) {
         d.count('queueDropped');
-        io.drop(slot, port);
+        ctx.dropSlot(slot, portIndex);
         return;
       }
       d.heap.push(d.departure(now, len), slot, dataOff, len);
     };
     return {
-      onPacket(p: Packet, portIndex: number): number {
+      onPacket(p: Packet, portIndex: number): Verdict {
         const d = dirs[portIndex];
         if (!d) return Verdict.DROP;
         d.count('in');
         if (d.lose()) return Verdict.DROP;
         const now = performance.now();
         if (d.s.duplicate > 0 && rng.next() < d.s.duplicate) {
-          if (shard.lcore.copy(p.slot, p.offset - p.bufStart, p.length, copyDesc, 0)) {
+          if (ctx.copySlot(p, copied)) {
             d.count('duplicated');
-            enqueue(d, now, copyDesc[0], copyDesc[3], copyDesc[4], p.port);
+            enqueue(d, now, copied[0], copied[1], copied[2], portIndex);
           } else d.count('dupFailed');
         }
         if (d.s.delayMs === 0 && d.s.jitterMs === 0 && d.s.rateMbps === 0 && d.heap.size === 0) {
           d.count('out');
-          return d.out;
+          return Verdict.port(d.out);
         }
-        enqueue(d, now, p.slot, p.offset - p.bufStart, p.length, p.port);
+        enqueue(d, now, p.slot, p.offset - p.bufStart, p.length, portIndex);
         return Verdict.STOLEN;
       },
       afterBurst(): void {

@@ -2,14 +2,15 @@
 // its translation into numbers.
 import * as fs from 'fs';
 import { z } from 'zod';
-import { NetstarError } from '../../native';
-import { parseIp } from '../../net/flow';
-import type { FlowTimeouts } from '../../net/flow';
-import {
-  iface, interfaceSchema, l3HopFields, l3HopFrom, type L3HopSettings, neighborSchema, parseMacText, parsePortRange, timeoutsFrom, timeoutsSchema, zodIssues, type Iface,
-} from '../ovs-nat/config';
+import { NetstarError, appSettings, conntrack, flow as flowLib, l3, type flow } from '../../index';
 
-const ipText = z.string().refine((s) => parseIp(s) !== null, 'an IPv4 address like 198.18.0.1');
+const { ipText, interfaceSchema, l3HopFields, l3HopFrom, neighborSchema, iface, neighborsFrom } = l3;
+const { timeoutsSchema, parsePortRange, timeoutsFrom } = conntrack;
+const { parseIp } = flowLib;
+type FlowTimeouts = flow.FlowTimeouts;
+type Iface = l3.Iface;
+type L3HopSettings = l3.L3HopSettings;
+
 const portRange = z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}(-\d{1,5})?$/, 'a port or a range like 1024-60999')]);
 
 export const backendSchema = z.object({
@@ -107,10 +108,9 @@ export function readBackendsFile(file: string): VipSpec[] {
   return toVips(r.data);
 }
 
-export function parseSettings(appSection: unknown, ports: number): LbSettings {
-  const r = schema.safeParse(appSection);
-  if (!r.success) throw zodIssues('load-balancer', r.error);
-  const s = r.data;
+/** settings(config): the schema through appSettings, then the checks across fields and the translation. */
+export const parseSettings = appSettings('load-balancer', schema, (s, config): LbSettings => {
+  const ports = config.ports.length;
   for (const [name, i] of [['client', s.client], ['backend', s.backend]] as const)
     if (i.port >= ports) throw new NetstarError('ERR_CONFIG', `load-balancer: app.${name}.port ${i.port} is not one of the ${ports} configured ports`);
   if (s.client.port === s.backend.port) throw new NetstarError('ERR_CONFIG', 'load-balancer: client and backend must be different ports');
@@ -128,11 +128,11 @@ export function parseSettings(appSection: unknown, ports: number): LbSettings {
     snatLo,
     snatHi,
     health: { ...s.health, portLo: hLo, portHi: hHi },
-    neighbors: s.neighbors.map((n) => ({ ip: parseIp(n.ip)!, mac: parseMacText(n.mac) })),
+    neighbors: neighborsFrom(s.neighbors),
     timeouts: timeoutsFrom(s.timeouts),
     maxFlowsPerShard: s.maxFlowsPerShard,
     maxPortProbes: s.maxPortProbes,
     tableSize: s.tableSize,
     ...l3HopFrom(s),
   };
-}
+});

@@ -2,11 +2,13 @@
 // the answer comes back to this shard; a SYN-ACK is a success (answered with a RST, made in place from it),
 // a RST or silence past the timeout a failure. `rise` successes bring a backend up, `fall` failures take it
 // down; each shard checks for itself, so no state crosses shards.
-import type { Packet } from '../../net/packet';
-import type { PacketInfo } from '../../net/flow';
-import { CONTINUE, protoHasPorts, tupleHash } from '../../net/flow';
-import { sumAt } from '../../net/wire/checksum';
-import type { L3, L3Io } from '../ovs-nat/l3';
+import { Verdict, flow, wire, type Packet, type l3 } from '../../index';
+
+const { CONTINUE, protoHasPorts, tupleHash } = flow;
+const { sumAt } = wire;
+type PacketInfo = flow.PacketInfo;
+type L3 = l3.L3;
+type L3Io = l3.L3Io;
 
 export interface HealthOptions {
   intervalMs: number;
@@ -182,7 +184,7 @@ export class HealthChecker {
    * MetaFlow hook on the backend port: answers to probes (TCP to our address, a probe port). A SYN-ACK is
    * turned into the RST that closes the half-open connection and sent back; everything else ends here.
    */
-  handle(pkt: Packet, info: PacketInfo): number {
+  handle(pkt: Packet, info: PacketInfo): Verdict {
     if (info.proto !== 6 || info.related || info.dst >>> 0 !== this.srcIp >>> 0 || info.dport < this.o.portLo || info.dport > this.o.portHi) return CONTINUE;
     let b: Backend | undefined;
     for (const x of this.byKey.values()) if (x.probePort === info.dport && x.ip === info.src >>> 0 && x.port === info.sport) b = x;
@@ -190,17 +192,17 @@ export class HealthChecker {
     const ack = v.getUint32(l4 + 8);
     if (b === undefined || (flags & 0x10) === 0 || ack !== ((b.probeSeq + 1) >>> 0)) {
       this.c.stray++;
-      return -1;
+      return Verdict.DROP;
     }
     b.probePort = -1;
     if ((flags & 0x04) !== 0) {
       this.c.failRst++;
       this.fail(b);
-      return -1;
+      return Verdict.DROP;
     }
     if ((flags & 0x12) !== 0x12) {
       this.c.stray++;
-      return -1;
+      return Verdict.DROP;
     }
     this.ok(b);
     // SYN-ACK: answer with a RST (seq = their ack) so the backend forgets the half-open connection.
@@ -209,7 +211,7 @@ export class HealthChecker {
     v.setUint16(o, sm0); v.setUint32(o + 2, sm1); v.setUint16(o + 6, dm0); v.setUint32(o + 8, dm1);
     pkt.length = l2 + 40;
     writeIpTcp(v, o + l2, info.dst, info.src, info.dport, info.sport, ack, 0, 0x04, 0);
-    return this.port;
+    return Verdict.port(this.port);
   }
 }
 

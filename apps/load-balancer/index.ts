@@ -3,23 +3,27 @@
 // per-flow connection tracking keeps a flow on its backend whatever happens to the set; TCP-connect health
 // checks take dead backends out of the table; the backends file is re-read when it changes.
 import * as fs from 'fs';
-import type { PortInfo } from '../../native';
-import { NetstarError } from '../../native';
-import type { Config } from '../../reactor/config';
-import { Verdict, type AppModule, type ShardApp } from '../../reactor/app';
-import type { Shard } from '../../reactor/shard';
-import { registerTask } from '../../reactor/tasks';
-import type { Packet } from '../../net/packet';
-import { AsyncFlow, CREATE_FLOW, FlowDistributor, PacketInfo, flowPipeline } from '../../net/flow';
-import { CS, Conn, tcpValidNew } from '../ovs-nat/conntrack';
-import { L3 } from '../ovs-nat/l3';
-import { chooseSource, type TupleCheck } from '../ovs-nat/nat';
-import { CT_COUNTERS, attachNativeOffload, conntrackHandler, foldOffloadCounts, l3MetaFlows, offloadRefresh, startTracking } from '../ovs-nat/forward';
-import { CounterSet } from '../../net/flow/counters';
-import { shardIo, shareNeighbors } from '../ovs-nat/shard-io';
-import { parseSettings, schema, readBackendsFile, type LbSettings, type VipSpec } from './config';
+import {
+  NetstarError, Verdict, conntrack, defineTask, flow, l3 as l3lib,
+  type AppModule, type Packet, type PortInfo, type ShardApp, type ShardContext,
+} from '../../index';
+import { parseSettings, readBackendsFile, schema, type LbSettings, type VipSpec } from './config';
 import { Backend, HEALTH_COUNTERS, HealthChecker } from './health';
 import { buildMaglev, maglevSlot } from './maglev';
+
+const { CREATE_FLOW, CounterSet, FlowDistributor, PacketInfo, flowPipeline } = flow;
+type AsyncFlow<S> = flow.AsyncFlow<S>;
+type PacketInfo = flow.PacketInfo;
+type CounterSet<K extends string> = flow.CounterSet<K>;
+type FlowDistributor<S> = flow.FlowDistributor<S>;
+const {
+  CS, Conn, tcpValidNew, chooseSource, CT_COUNTERS, attachNativeOffload, conntrackHandler, foldOffloadCounts,
+  l3MetaFlows, offloadRefresh, startTracking,
+} = conntrack;
+type Conn = conntrack.Conn;
+type TupleCheck = conntrack.TupleCheck;
+const { L3, hostIo, shareNeighbors, parseMacText } = l3lib;
+type L3 = l3lib.L3;
 
 export const LB_COUNTERS = [
   ...CT_COUNTERS, 'flows.new', 'drop.noVip', 'drop.noBackend', 'drop.natExhausted', 'drop.noRoute', 'drop.tableFull',
@@ -45,7 +49,7 @@ const K_RELOADS = LB_COUNTERS.indexOf('reloads');
 const K_TABLEREBUILDS = LB_COUNTERS.indexOf('tableRebuilds');
 
 let localL3: L3 | null = null;
-registerTask('load-balancer.learn', (ip: number, mac: number, port: number) => {
+const learnTask = defineTask('load-balancer.learn', (ip: number, mac: number, port: number): void => {
   localL3?.learn(ip, mac, port);
 });
 
@@ -57,19 +61,19 @@ interface VipState {
   table: Int32Array;
 }
 
-export function createLb(shard: Shard, s: LbSettings): ShardApp {
+export function createLb(ctx: ShardContext, s: LbSettings): ShardApp {
   const cport = s.client.port, bport = s.backend.port;
   const counters = new CounterSet<LbCounter>(LB_COUNTERS);
   const cv = counters.v;
-  const io = shardIo(shard);
+  const io = hostIo(ctx);
   const l3 = new L3([
     { port: cport, ip: s.client.ip, mask: s.client.mask, gateway: s.client.gateway, mac: s.client.mac, extra: s.vips.map((v) => v.vip) },
     { port: bport, ip: s.backend.ip, mask: s.backend.mask, gateway: s.backend.gateway, mac: s.backend.mac },
   ], io, s.arp);
   for (const n of s.neighbors) l3.addStatic(n.ip, n.mac, l3.nextHop(cport, n.ip) === n.ip ? cport : bport);
   localL3 = l3;
-  shareNeighbors(shard, l3, 'load-balancer.learn');
-  const local = shard.count > 1 ? (h: number): boolean => shard.reta.shardOf(h) === shard.id : (): boolean => true;
+  shareNeighbors(ctx, l3, learnTask);
+  const local = ctx.count > 1 ? (h: number): boolean => ctx.ownsHash(h) : (): boolean => true;
 
   // ---- VIPs, backends, Maglev tables ----
   let vips: VipState[] = [];
@@ -121,7 +125,7 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
   const check: TupleCheck = { taken: (p, a, b, sp, dp) => dist.has(p, a, b, sp, dp), local };
   const snatRange = { addrLo: s.backend.ip, addrHi: s.backend.ip, portLo: s.snatLo, portHi: s.snatHi };
 
-  const onMiss = (pkt: Packet, pi: PacketInfo, inPort: number): number => {
+  const onMiss = (pkt: Packet, pi: PacketInfo, inPort: number): Verdict => {
     if (inPort === cport) {
       if (vipFor(pi) !== null) return CREATE_FLOW;
       if (l3.isOurs(pi.dst)) {
@@ -196,7 +200,7 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
   const dist: FlowDistributor<Conn> = new FlowDistributor<Conn>({
     capacity: s.maxFlowsPerShard,
     createState: () => new Conn(),
-    sink: shard,
+    sink: ctx,
     handler,
     onNewFlow,
     onMiss,
@@ -204,7 +208,7 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
       if (why === 'closed') cv[K_CLOSED]++;
       else cv[K_EXPIRED]++;
     },
-    defaultOut: Array.from({ length: shard.qps.length }, (_, i) => (i === cport ? bport : i === bport ? cport : -1)),
+    defaultOut: Array.from({ length: ctx.qps.length }, (_, i) => (i === cport ? bport : i === bport ? cport : -1)),
     preprocess: false,
     timeouts: s.timeouts,
     reparse: new PacketInfo({ verifyIpChecksum: s.verifyIpChecksum }),
@@ -212,7 +216,7 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
 
   const info = new PacketInfo({ verifyIpChecksum: s.verifyIpChecksum });
   const metaFlows = l3MetaFlows({
-    ports: shard.qps.length, distributor: dist, steer: shard, info, l3, counters,
+    ports: ctx.qps.length, distributor: dist, steer: ctx, info, l3, counters,
     checkDstMac: s.checkDstMac, verifyL4Checksum: s.verifyL4Checksum,
     extraHook: (port) => (port === bport && s.health.enabled ? (p, pi) => health.handle(p, pi) : undefined),
   });
@@ -248,15 +252,18 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
 
   const refreshOffloads = offloadRefresh(l3, dist);
   // Health-check replies arrive on the backend port and are a hook's: that port stays with JS while checks run.
-  const native = s.offload && s.nativeOffload && attachNativeOffload(shard, dist, l3, {
-    verifyIp: s.verifyIpChecksum, verifyL4: s.verifyL4Checksum, checkDstMac: s.checkDstMac, jsOnlyPorts: s.health.enabled ? [bport] : [],
-  });
+  // The distributor drives the native executor (and detaches it at stop).
+  if (s.offload && s.nativeOffload) {
+    attachNativeOffload(ctx.nativeOffload, ctx.qps.length, dist, l3, {
+      verifyIp: s.verifyIpChecksum, verifyL4: s.verifyL4Checksum, checkDstMac: s.checkDstMac, jsOnlyPorts: s.health.enabled ? [bport] : [],
+    });
+  }
 
   return flowPipeline({
-    clock: shard.clock,
+    clock: ctx.clock,
     metaFlows,
     distributor: dist,
-    flushDrops: () => shard.io.flushDrops(),
+    flushDrops: () => ctx.flushDrops(),
     afterBurst(now: number): void {
       l3.tick(now);
       refreshOffloads(now);
@@ -282,7 +289,6 @@ export function createLb(shard: Shard, s: LbSettings): ShardApp {
       return r;
     },
     stop(): void {
-      if (native) shard.lcore.offloadDetach();
       if (localL3 === l3) localL3 = null;
     },
   });
@@ -292,19 +298,17 @@ const app: AppModule<LbSettings> = {
   name: 'load-balancer',
   description: 'L4 load balancer: Maglev hashing over VIP backends, full NAT, health checks, reloadable backends',
   settingsSchema: schema,
-  settings(config: Config): LbSettings {
-    return parseSettings(config.app, config.ports.length);
-  },
+  settings: parseSettings,
   prepare(s: LbSettings, ports: PortInfo[]): LbSettings {
     const mac = (i: number): number => {
       const p = ports[i];
       if (!p) throw new NetstarError('ERR_CONFIG', `load-balancer: no port ${i}`);
-      return parseInt(p.mac.replace(/:/g, ''), 16);
+      return parseMacText(p.mac);
     };
     return { ...s, client: { ...s.client, mac: mac(s.client.port) }, backend: { ...s.backend, mac: mac(s.backend.port) } };
   },
-  createShard(shard: Shard, s: LbSettings): ShardApp {
-    return createLb(shard, s);
+  createShard(ctx: ShardContext, s: LbSettings): ShardApp {
+    return createLb(ctx, s);
   },
 };
 

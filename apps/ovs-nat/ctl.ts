@@ -1,7 +1,7 @@
 // ovs-nat's control-socket commands (main thread): `conntrack` asks every shard for its table, as SIGUSR2
 // does, and answers with the connections, filtered.
 import * as fs from 'fs';
-import type { AppControlContext } from '../../reactor/app';
+import type { AppControlContext } from '../../index';
 import type { NatSettings } from './config';
 
 export interface ConntrackReply { connections: number; shards: { shard: number; total: number; lines: string[] }[] }

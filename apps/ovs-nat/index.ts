@@ -3,24 +3,26 @@
 // DNAT by rule or are dropped; ct states new/est/rel/rpl/inv; TCP window and flag validation; ICMP errors
 // translated; per-protocol timeouts (OVS userspace defaults); a global connection limit; a conntrack dump.
 import * as fs from 'fs';
-import { NetstarError, type PortInfo } from '../../native';
-import type { Config } from '../../reactor/config';
-import { Verdict, type AppModule, type ShardApp } from '../../reactor/app';
-import type { Shard } from '../../reactor/shard';
-import { registerTask } from '../../reactor/tasks';
-import type { Packet } from '../../net/packet';
 import {
-  AsyncFlow, CREATE_FLOW, FlowDistributor, PacketInfo, defaultSteerHash, flowPipeline, protoHasPorts, tupleHash,
-} from '../../net/flow';
-import { parseSettings, schema, parseMacText, type DnatRule, type NatSettings, type SnatRule } from './config';
-import { CS, Conn, tcpValidNew } from './conntrack';
-import { L3 } from './l3';
-import { shardIo, shareNeighbors } from './shard-io';
-import { chooseDestination, chooseSource, type TupleCheck } from './nat';
-import { CT_COUNTERS, attachNativeOffload, conntrackHandler, foldOffloadCounts, l3MetaFlows, offloadRefresh, startTracking } from './forward';
-import { CounterSet } from '../../net/flow/counters';
-import { formatConntrack } from './dump';
+  NetstarError, Verdict, conntrack, defineTask, flow, l3 as l3lib,
+  type AppModule, type Config, type Packet, type PortInfo, type ShardApp, type ShardContext,
+} from '../../index';
+import { parseSettings, schema, type DnatRule, type NatSettings, type SnatRule } from './config';
 import { conntrackCommand } from './ctl';
+
+const { CREATE_FLOW, CounterSet, FlowDistributor, PacketInfo, defaultSteerHash, flowPipeline, protoHasPorts, tupleHash } = flow;
+type AsyncFlow<S> = flow.AsyncFlow<S>;
+type PacketInfo = flow.PacketInfo;
+type CounterSet<K extends string> = flow.CounterSet<K>;
+type FlowDistributor<S> = flow.FlowDistributor<S>;
+const {
+  CS, Conn, tcpValidNew, chooseDestination, chooseSource, CT_COUNTERS, attachNativeOffload, conntrackHandler,
+  foldOffloadCounts, l3MetaFlows, offloadRefresh, startTracking, formatConntrack,
+} = conntrack;
+type Conn = conntrack.Conn;
+type TupleCheck = conntrack.TupleCheck;
+const { L3, hostIo, shareNeighbors, parseMacText } = l3lib;
+type L3 = l3lib.L3;
 
 export const NAT_COUNTERS = [
   ...CT_COUNTERS, 'ct.snat', 'ct.dnat',
@@ -50,7 +52,7 @@ const K_EXPIRED_UDP = NAT_COUNTERS.indexOf('expired.udp');
 
 /** The shard-local L3 hop, for neighbors learned on another shard (ARP arrives on one shard only). */
 let localL3: L3 | null = null;
-registerTask('ovs-nat.learn', (ip: number, mac: number, port: number) => {
+const learnTask = defineTask('ovs-nat.learn', (ip: number, mac: number, port: number): void => {
   localL3?.learn(ip, mac, port);
 });
 
@@ -73,7 +75,7 @@ function matchDnat(rules: DnatRule[], info: PacketInfo): DnatRule | null {
   return null;
 }
 
-export function createNat(shard: Shard, s: NatSettings): ShardApp {
+export function createNat(ctx: ShardContext, s: NatSettings): ShardApp {
   const inside = s.inside.port, outside = s.outside.port;
   const counters = new CounterSet<NatCounter>(NAT_COUNTERS);
   const cv = counters.v;
@@ -81,13 +83,13 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
   const l3 = new L3([
     { port: inside, ip: s.inside.ip, mask: s.inside.mask, gateway: s.inside.gateway, mac: s.inside.mac },
     { port: outside, ip: s.outside.ip, mask: s.outside.mask, gateway: s.outside.gateway, mac: s.outside.mac },
-  ], shardIo(shard), s.arp);
+  ], hostIo(ctx), s.arp);
   for (const n of s.neighbors) l3.addStatic(n.ip, n.mac, l3.nextHop(inside, n.ip) === n.ip ? inside : outside);
   localL3 = l3;
-  shareNeighbors(shard, l3, 'ovs-nat.learn');
+  shareNeighbors(ctx, l3, learnTask);
 
   const info = new PacketInfo({ verifyIpChecksum: s.verifyIpChecksum });
-  const nports = shard.qps.length;
+  const nports = ctx.qps.length;
   const defaultOut = new Array<number>(nports).fill(-1);
   defaultOut[inside] = outside;
   defaultOut[outside] = inside;
@@ -98,7 +100,7 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
 
   const check: TupleCheck = {
     taken: (p, a, b, sp, dp) => dist.has(p, a, b, sp, dp),
-    local: shard.count > 1 ? (h) => shard.reta.shardOf(h) === shard.id : () => true,
+    local: ctx.count > 1 ? (h) => ctx.ownsHash(h) : () => true,
   };
 
   const onNewFlow = (flow: AsyncFlow<Conn>, _pkt: Packet, pi: PacketInfo, inPort: number): boolean => {
@@ -154,7 +156,7 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
     return true;
   };
 
-  const onMiss = (pkt: Packet, pi: PacketInfo, inPort: number): number => {
+  const onMiss = (pkt: Packet, pi: PacketInfo, inPort: number): Verdict => {
     if (inPort === outside) {
       if (matchDnat(s.dnat, pi) !== null) return CREATE_FLOW;
       if (l3.isOurs(pi.dst)) {
@@ -172,7 +174,7 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
     cv[K_DROP_OTHERPORT]++;
     return Verdict.DROP;
   };
-  const toSelf = (pkt: Packet, pi: PacketInfo, inPort: number): number => {
+  const toSelf = (pkt: Packet, pi: PacketInfo, inPort: number): Verdict => {
     const v = l3.echoReply(pkt, pi, inPort);
     if (v >= 0) return v;
     cv[K_DROP_TOSELF]++;
@@ -192,7 +194,7 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
   const dist: FlowDistributor<Conn> = new FlowDistributor<Conn>({
     capacity: s.maxConnsPerShard,
     createState: () => new Conn(),
-    sink: shard,
+    sink: ctx,
     handler,
     onNewFlow,
     onMiss,
@@ -201,11 +203,11 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
     preprocess: false,
     timeouts: s.timeouts,
     reparse: new PacketInfo({ verifyIpChecksum: s.verifyIpChecksum }),
-    onError: debug ? (e) => process.stderr.write(`ovs-nat shard ${shard.id}: handler error: ${(e as Error)?.stack ?? String(e)}\n`) : undefined,
+    onError: debug ? (e) => process.stderr.write(`ovs-nat shard ${ctx.id}: handler error: ${(e as Error)?.stack ?? String(e)}\n`) : undefined,
   });
 
   // With several shards a DNAT reply (from a translated destination) is steered as its original would be.
-  const steerHash = shard.count > 1 && s.dnat.length > 0
+  const steerHash = ctx.count > 1 && s.dnat.length > 0
     ? (pi: PacketInfo): number => {
       if (!pi.related) {
         for (const r of s.dnat) {
@@ -222,33 +224,35 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
     : undefined;
 
   const metaFlows = l3MetaFlows({
-    ports: nports, distributor: dist, steer: shard, info, l3, counters,
+    ports: nports, distributor: dist, steer: ctx, info, l3, counters,
     checkDstMac: s.checkDstMac, verifyL4Checksum: s.verifyL4Checksum,
     steerHash: (port) => (port === inside ? steerHash : undefined),
   });
 
   const refreshOffloads = offloadRefresh(l3, dist);
-  const native = s.offload && s.nativeOffload
-    && attachNativeOffload(shard, dist, l3, { verifyIp: s.verifyIpChecksum, verifyL4: s.verifyL4Checksum, checkDstMac: s.checkDstMac });
+  // The distributor drives the native executor (and detaches it at stop).
+  if (s.offload && s.nativeOffload) {
+    attachNativeOffload(ctx.nativeOffload, nports, dist, l3, { verifyIp: s.verifyIpChecksum, verifyL4: s.verifyL4Checksum, checkDstMac: s.checkDstMac });
+  }
 
   let dumpSeq = Atomics.load(shared, 1);
   let nextDumpCheck = 0;
   const dump = (why: string): void => {
     if (s.dumpFile === null) return;
     cv[K_DUMPS]++;
-    const text = formatConntrack(dist, now, why, shard.id) + '\n';
+    const text = formatConntrack(dist, now, why, ctx.id) + '\n';
     try {
-      fs.writeFileSync(`${s.dumpFile}.${shard.id}`, text);
+      fs.writeFileSync(`${s.dumpFile}.${ctx.id}`, text);
     } catch {
       // a dump that cannot be written must not stop the NF
     }
   };
 
   return flowPipeline({
-    clock: shard.clock,
+    clock: ctx.clock,
     metaFlows,
     distributor: dist,
-    flushDrops: () => shard.io.flushDrops(),
+    flushDrops: () => ctx.flushDrops(),
     afterBurst(t: number): void {
       now = t;
       l3.tick(t);
@@ -271,7 +275,6 @@ export function createNat(shard: Shard, s: NatSettings): ShardApp {
       return r;
     },
     stop(): void {
-      if (native) shard.lcore.offloadDetach();
       dump('stop');
       if (localL3 === l3) localL3 = null;
     },
@@ -285,8 +288,7 @@ const app: AppModule<NatSettings> = {
   // `netstar ctl <instance> conntrack '{"match": "…"}'` (SIGUSR2 still writes the same dump)
   control: { conntrack: conntrackCommand },
   settings(config: Config): NatSettings {
-    const shards = config.shards === 'all' ? 0 : config.shards;
-    const s = parseSettings(config.app, config.ports.length, shards === 0 ? 2 : shards);
+    const s = parseSettings(config);
     // SIGUSR2 asks every shard for a conntrack dump (signals reach the main thread only).
     const words = new Int32Array(s.shared);
     process.on('SIGUSR2', () => {
@@ -302,8 +304,8 @@ const app: AppModule<NatSettings> = {
     };
     return { ...s, inside: { ...s.inside, mac: mac(s.inside.port) }, outside: { ...s.outside, mac: mac(s.outside.port) } };
   },
-  createShard(shard: Shard, s: NatSettings): ShardApp {
-    return createNat(shard, s);
+  createShard(ctx: ShardContext, s: NatSettings): ShardApp {
+    return createNat(ctx, s);
   },
 };
 

@@ -1,16 +1,12 @@
 // Benchmark app for `bench forward`: a packet received from a device is forwarded to the next shard, which
 // sends it on port 1; with one shard it is sent on port 1 directly (the reference).
-import type { AppModule, ShardApp } from '../../reactor/app';
-import { Verdict } from '../../reactor/app';
-import type { Shard } from '../../reactor/shard';
-import type { Packet, RxBatch } from '../../net/packet';
-import type { DpdkQueuePair } from '../../net/qp';
+import { Verdict, type AppModule, type DpdkQueuePair, type Packet, type RxBatch, type ShardApp, type ShardContext } from '../../index';
 import { NO_QUEUE } from '../../native';
 
 const app: AppModule<{ unsafe: boolean; burst: boolean }> = {
   name: 'xfwd',
   settings: (c) => ({ unsafe: (c.app as { unsafe?: boolean }).unsafe === true, burst: (c.app as { burst?: boolean }).burst === true }),
-  createShard(shard: Shard, s): ShardApp {
+  createShard(shard: ShardContext, s): ShardApp {
     const next = (shard.id + 1) % shard.count;
     const single = shard.count === 1;
     if (s.burst) {
@@ -28,8 +24,8 @@ const app: AppModule<{ unsafe: boolean; burst: boolean }> = {
       };
     }
     return {
-      onPacket(p: Packet): number {
-        if (single || p.queue === NO_QUEUE) return 1;
+      onPacket(p: Packet): Verdict {
+        if (single || p.queue === NO_QUEUE) return Verdict.port(1);
         if (s.unsafe) shard.unsafeForward(p, next);
         else shard.forward(p, next);
         return Verdict.STOLEN;

@@ -6,7 +6,7 @@
 // shards) uses net/steer.ts flowHash, which is symmetric; MetaFlow re-steers with the same hash, so flows stay
 // put even when hardware RSS delivered a packet elsewhere. A NIC doing RSS itself must be given a symmetric
 // Toeplitz key (e.g. 0x6d5a repeated) for the packets to arrive on the right queue in the first place.
-import { Verdict } from '../../reactor/app';
+import { Verdict } from '../app';
 import { Packet } from '../packet';
 import type { OffloadAttachOptions, OffloadOutPort, OffloadRxPort } from '../../native';
 import { seqLe } from '../wire/tcp';
@@ -25,7 +25,7 @@ export interface PacketSink {
 }
 
 /** onMiss's answer asking for a new flow (any other value is a Verdict for the packet). */
-export const CREATE_FLOW = -3;
+export const CREATE_FLOW = -3 as Verdict;
 
 /**
  * Idle-timeout classes, named after Open vSwitch's CT_TM_* (lib/conntrack-private.h). The built-in
@@ -78,7 +78,7 @@ export interface FlowDistributorOptions<S> {
   /** called when a flow is created, before its first packet is handled; false refuses it (packet dropped) */
   onNewFlow?: (flow: AsyncFlow<S>, pkt: Packet, info: PacketInfo, inPort: number) => boolean;
   /** a packet without a flow: CREATE_FLOW, or a verdict for the packet (e.g. DROP for unsolicited traffic) */
-  onMiss?: (pkt: Packet, info: PacketInfo, inPort: number) => number;
+  onMiss?: (pkt: Packet, info: PacketInfo, inPort: number) => Verdict;
   /** told about each handler error (after it is counted), e.g. to log it */
   onError?: (err: unknown, flow: AsyncFlow<S> | null) => void;
   /** called once when a flow leaves the table (why: 'closed' | 'expired') */
@@ -102,9 +102,31 @@ export interface FlowDistributorOptions<S> {
   tableMemory?: TableMemory;
 }
 
-/** What attachNative needs of the shard's Lcore (native/index.ts NativeLcore). */
-export interface NativeOffloadTarget {
-  offloadAttach?(o: OffloadAttachOptions): void;
+/** A port the native executor may take packets from, with the checks MetaFlow would make there. */
+export interface NativeOffloadRx {
+  /** port index (position in config.ports) */
+  portIndex: number;
+  verifyIp: boolean;
+  verifyL4: boolean;
+  /** the port's MAC (48-bit number) that unicast frames must carry as destination, or -1: no check */
+  mac: number;
+}
+
+/** The distributor's memory the native executor reads and writes (see native/src/offload.h). */
+export interface NativeOffloadTables {
+  table: Uint32Array; mask: number; entries: Int32Array; capacity: number; counts: Float64Array; ctl: Int32Array;
+}
+
+/**
+ * The native offload executor as a shard offers it (`ctx.nativeOffload`): opaque to apps, driven by the
+ * FlowDistributor only (attachNative / detachNative). The shard maps port indexes to its devices, queues and
+ * counters, and leaves out ports it cannot serve natively (a TCP/IP stack, no RX queue on this shard).
+ */
+export interface NativeOffloadHost {
+  /** Starts executing the tables' native entries in this shard's RX path; false when no port qualifies. */
+  attach(tables: NativeOffloadTables, rx: NativeOffloadRx[]): boolean;
+  /** Stops that (idempotent). */
+  detach(): void;
 }
 
 export const DISTRIBUTOR_COUNTERS = [
@@ -148,7 +170,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
   private readonly sink: PacketSink;
   private readonly createState: () => S;
   private readonly onNewFlow: ((flow: AsyncFlow<S>, pkt: Packet, info: PacketInfo, inPort: number) => boolean) | null;
-  private readonly onMiss: ((pkt: Packet, info: PacketInfo, inPort: number) => number) | null;
+  private readonly onMiss: ((pkt: Packet, info: PacketInfo, inPort: number) => Verdict) | null;
   private readonly onRemove: ((flow: AsyncFlow<S>, why: 'closed' | 'expired') => void) | null;
   private readonly defaultHandler: FlowHandler<S> | null;
   private readonly onError: ((err: unknown, flow: AsyncFlow<S> | null) => void) | null;
@@ -160,6 +182,8 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
   private readonly expireBudget: number;
   private readonly reparse: PacketInfo;
   private queuedTotal = 0;
+  /** the host the native executor was attached through, until detachNative */
+  private nativeHost: NativeOffloadHost | null = null;
   /** the native executor runs this distributor's entries (attachNative) */
   private nativeAttached = false;
   private readonly foldAcc = new Float64Array(2);
@@ -241,7 +265,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
    * DROP, or STOLEN when the packet was held (queued behind a pending handler, or its handler is pending).
    * `held`: the packet is already a held handle (re-dispatch); the caller applies the verdict.
    */
-  process(pkt: Packet, inPort: number, info: PacketInfo, held = false): number {
+  process(pkt: Packet, inPort: number, info: PacketInfo, held = false): Verdict {
     const v = this.table.get(info.kProto, info.kSrc, info.kDst, info.kSport, info.kDport);
     let flow: AsyncFlow<S>;
     let dir: 0 | 1;
@@ -287,7 +311,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
     // An offloaded direction: a plain packet gets the installed action, no handler call (-1: it cannot).
     if (ev === FlowEvent.Packet && ((flow.offloads >> dir) & 1) !== 0) {
       const out = this.offloads.apply(flow.index, dir, info);
-      if (out >= 0) return out;
+      if (out >= 0) return Verdict.port(out);
     }
     return this.run(flow, pkt, inPort, dir, ev, held, info);
   }
@@ -333,7 +357,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
   }
 
   /** Calls the handler for one packet (no other packet of the flow is pending). */
-  private run(flow: AsyncFlow<S>, pkt: Packet, inPort: number, dir: 0 | 1, ev: number, held: boolean, info: PacketInfo): number {
+  private run(flow: AsyncFlow<S>, pkt: Packet, inPort: number, dir: 0 | 1, ev: number, held: boolean, info: PacketInfo): Verdict {
     const out = inPort >= 0 && inPort < this.defaultOut.length ? this.defaultOut[inPort] : -1;
     const handler = flow.handler;
     if (handler === null || (ev & (dir === 0 ? flow.watch0 : flow.watch1)) === 0) {
@@ -364,7 +388,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
     if (typeof r === 'number') {
       flow.packet = null;
       flow.curHandle = null;
-      let v: number;
+      let v: Verdict;
       if (r < 0) {
         this.counters.handlerErrors++;
         v = flow.taken ? Verdict.STOLEN : Verdict.DROP;
@@ -422,7 +446,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
         h.offset = cur.offset;
         h.length = cur.length;
       }
-      let v: number;
+      let v: Verdict;
       if (action < 0) {
         this.counters.handlerErrors++;
         v = Verdict.DROP;
@@ -478,7 +502,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
     if (v !== Verdict.STOLEN) this.apply(v, h);
   }
 
-  private apply(v: number, h: Packet): void {
+  private apply(v: Verdict, h: Packet): void {
     if (v >= 0) this.sink.send(h, v);
     else if (v !== Verdict.STOLEN) this.sink.drop(h);
   }
@@ -493,16 +517,16 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
   }
 
   /** Turns an action into a verdict; closes the flow for Close*. */
-  private finish(flow: AsyncFlow<S>, a: FlowAction): number {
+  private finish(flow: AsyncFlow<S>, a: FlowAction): Verdict {
     switch (a) {
       case FlowAction.Forward:
-        return flow.outPort >= 0 ? flow.outPort : Verdict.DROP;
+        return flow.outPort >= 0 ? Verdict.port(flow.outPort) : Verdict.DROP;
       case FlowAction.Drop:
         return Verdict.DROP;
       case FlowAction.CloseForward: {
         const out = flow.outPort;
         this.closeFlow(flow, 'closed');
-        return out >= 0 ? out : Verdict.DROP;
+        return out >= 0 ? Verdict.port(out) : Verdict.DROP;
       }
       case FlowAction.CloseDrop:
         this.closeFlow(flow, 'closed');
@@ -515,7 +539,7 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
     }
   }
 
-  private enqueue(flow: AsyncFlow<S>, pkt: Packet, inPort: number, dir: 0 | 1, ev: number, held: boolean): number {
+  private enqueue(flow: AsyncFlow<S>, pkt: Packet, inPort: number, dir: 0 | 1, ev: number, held: boolean): Verdict {
     if (flow.qLen >= this.maxQueuedPerFlow) {
       this.counters.flowQueueFull++;
       return Verdict.DROP;
@@ -618,22 +642,33 @@ export class FlowDistributor<S = unknown> implements FlowOwner<S> {
   }
 
   /**
-   * Lets the native RX path execute this distributor's offloaded entries (see native/src/offload.h): `lcore`
-   * is the shard's, `rx` the ports (by DPDK id) whose packets it may take with the checks MetaFlow would make,
-   * `out` the ports (by port index, as entries name them) with this shard's TX queue. Returns false where the
-   * Lcore cannot (an older addon).
+   * Lets the native RX path execute this distributor's offloaded entries (see native/src/offload.h) through the
+   * shard's host (`ctx.nativeOffload`): `rx` lists the ports whose packets it may take, with the checks MetaFlow
+   * would make there. Returns false when the host takes none of them. The distributor detaches it again
+   * (detachNative), which flowPipeline does at stop: apps never drive the executor themselves.
    */
-  attachNative(lcore: NativeOffloadTarget, stats: Float64Array,
-    rx: OffloadRxPort[], out: OffloadOutPort[]): boolean {
-    if (typeof lcore.offloadAttach !== 'function') return false;
+  attachNative(host: NativeOffloadHost | null, rx: NativeOffloadRx[]): boolean {
+    if (host === null || rx.length === 0) return false;
     const { table, mask } = this.table.nativeView();
-    lcore.offloadAttach({
-      table, mask, entries: this.offloads.entries(), capacity: this.capacity, counts: this.offloads.counts,
-      ctl: this.offloads.ctl, stats, rx, out,
-    });
+    const ok = host.attach({
+      table, mask, entries: this.offloads.entries(), capacity: this.capacity, counts: this.offloads.counts, ctl: this.offloads.ctl,
+    }, rx);
+    if (!ok) return false;
+    this.nativeHost = host;
     this.nativeAttached = true;
     this.offloads.setClock(Math.floor(this.now));
     return true;
+  }
+
+  /**
+   * Stops the native executor (at stop, before held packets are dropped). What it counted stays in the entries,
+   * so dumps and snapshots taken afterwards still fold it in.
+   */
+  detachNative(): void {
+    const h = this.nativeHost;
+    if (h === null) return;
+    this.nativeHost = null;
+    h.detach();
   }
 
   addKey(flow: AsyncFlow<S>, proto: number, src: number, dst: number, sport: number, dport: number, direction: 0 | 1): boolean {

@@ -51,6 +51,9 @@ export import Track = af.Track;
 export import AsyncFlow = af.AsyncFlow;
 
 export type PacketSink = fd.PacketSink;
+export type NativeOffloadRx = fd.NativeOffloadRx;
+export type NativeOffloadTables = fd.NativeOffloadTables;
+export type NativeOffloadHost = fd.NativeOffloadHost;
 export import CREATE_FLOW = fd.CREATE_FLOW;
 export import TimeoutClass = fd.TimeoutClass;
 export import TIMEOUT_CLASS_NAMES = fd.TIMEOUT_CLASS_NAMES;

@@ -1,31 +1,31 @@
 // MetaFlow: the programmable entry of one port's NF pipeline. It parses each packet once, runs the port's
 // hooks (classify, answer, drop), keeps flows on their shard (symmetric steering), applies its rule list,
 // and hands the rest to the FlowDistributor. FlowPipeline bundles the MetaFlows of all ports into a ShardApp.
-import { Verdict, type ShardApp } from '../../reactor/app';
+import { Verdict, type ShardApp } from '../app';
 import type { Packet } from '../packet';
 import { PacketInfo, ParseStatus, PARSE_STATUS_NAMES, type ParseOptions } from './packet-info';
 import { protoHasPorts, tupleHash } from './tuple';
 
-/** A hook's answer meaning "not mine, go on". */
-export const CONTINUE = -100;
+/** A hook's answer meaning "not mine, go on" (typed as a Verdict so hooks return one type; never reaches the shard). */
+export const CONTINUE = -100 as Verdict;
 
 /**
  * A hook sees every packet of the port that reached its stage: return a Verdict (port, DROP, STOLEN) to
  * finish with the packet, or CONTINUE. `info.status` tells what was parsed (NotIpv4 for ARP and others).
  */
-export type MetaFlowHook = (pkt: Packet, info: PacketInfo, inPort: number) => number;
+export type MetaFlowHook = (pkt: Packet, info: PacketInfo, inPort: number) => Verdict;
 
 /** A rule: a match on the parsed packet and what to do with matching ones. */
 export interface MetaFlowRule {
   name: string;
   match: (info: PacketInfo, pkt: Packet) => boolean;
   /** a Verdict (DROP, a port) or a hook deciding per packet */
-  action: number | MetaFlowHook;
+  action: Verdict | MetaFlowHook;
 }
 
 /** Where MetaFlow hands IPv4 packets (a FlowDistributor of any state type fits). */
 export interface FlowProcessor {
-  process(pkt: Packet, inPort: number, info: PacketInfo): number;
+  process(pkt: Packet, inPort: number, info: PacketInfo): Verdict;
 }
 
 /** What flowPipeline drives (FlowDistributor fits). */
@@ -37,13 +37,16 @@ export interface PipelineDistributor extends FlowProcessor {
   nextExpiry(): number;
   snapshot(prefix?: string): Record<string, number>;
   dropAll(): number;
+  /** stops the native offload executor if attached (FlowDistributor.detachNative); flowPipeline calls it at stop */
+  detachNative?(): void;
 }
 
-/** What MetaFlow needs to keep flows on their shard; the Shard fits it. */
+/** What MetaFlow needs to keep flows on their shard; the app's ShardContext fits it. */
 export interface SteerTarget {
   readonly id: number;
   readonly count: number;
-  readonly reta: { shardOf(hash: number): number };
+  /** the shard that owns a flow hash (the runtime's RSS/steering table) */
+  shardOfHash(hash: number): number;
   forward(pkt: Packet, shard: number): void;
 }
 
@@ -100,7 +103,7 @@ export class MetaFlow {
   }
 
   /** The pipeline for one packet; returns the verdict for onPacket. */
-  process(pkt: Packet): number {
+  process(pkt: Packet): Verdict {
     const info = this.info, port = this.port;
     this.c.rx++;
     const st = info.parse(pkt);
@@ -129,7 +132,7 @@ export class MetaFlow {
     if (s !== null) {
       const h = this.steerHash !== null ? this.steerHash(info, pkt) : defaultSteerHash(info);
       if (h >= 0) {
-        const target = s.reta.shardOf(h);
+        const target = s.shardOfHash(h);
         if (target !== s.id) {
           s.forward(pkt, target);
           this.c.steered++;
@@ -184,7 +187,7 @@ export interface FlowPipelineOptions {
   stop?: () => void | Promise<void>;
   /** drop packets the distributor still holds at stop (default true) */
   dropHeldAtStop?: boolean;
-  /** called after those drops, e.g. `() => shard.io.flushDrops()` so they are freed before the shard closes */
+  /** called after those drops, e.g. `() => ctx.flushDrops()` so they are freed before the shard closes */
   flushDrops?: () => void;
 }
 
@@ -198,7 +201,7 @@ export function flowPipeline(o: FlowPipelineOptions): ShardApp {
   let nextExpiry = 0;
   const clock = o.clock ?? { now: () => performance.now() };
   return {
-    onPacket(pkt: Packet, portIndex: number): number {
+    onPacket(pkt: Packet, portIndex: number): Verdict {
       const mf = mfs[portIndex];
       return mf === undefined ? Verdict.DROP : mf.process(pkt);
     },
@@ -224,6 +227,8 @@ export function flowPipeline(o: FlowPipelineOptions): ShardApp {
       return r;
     },
     async stop(): Promise<void> {
+      // The native executor stops first: from here on every packet reaches JS, which is stopping.
+      if (dist.detachNative) dist.detachNative();
       if (o.stop) await o.stop();
       if ((o.dropHeldAtStop ?? true) && dist.dropAll() > 0 && o.flushDrops) o.flushDrops();
     },

@@ -1,13 +1,14 @@
 // SharedService: state owned by one shard, used from any shard. Calls run on the owner one at a time, in
 // arrival order, each to completion (awaits included) before the next starts, so the state needs no locks;
-// other shards reach it through the reactor's submitTo. A bounded queue turns overload into a counted error.
-import { registerTask } from '../../reactor/tasks';
+// other shards reach it through a cross-shard task (ctx.call). A bounded queue turns overload into a counted error.
+import { defineTask, type TaskHandle } from '../tasks';
 
-/** What SharedService needs from a shard (the Shard fits it). */
+/** What a SharedService needs of its shard; the app's ShardContext fits it. */
 export interface TaskSubmitter {
   readonly id: number;
   readonly count: number;
-  submitTo(shard: number, task: string, ...args: unknown[]): Promise<unknown>;
+  /** runs a task (defined with defineTask) on `shard` and resolves with its result */
+  call<A extends unknown[], R>(task: TaskHandle<A, R>, shard: number, ...args: A): Promise<Awaited<R>>;
 }
 
 /** The methods of T (functions), callable through the service. */
@@ -38,7 +39,7 @@ const services = new Map<string, SharedService<object>>();
 
 /** The task other shards call: run a method of the named service's state here, serialized. */
 export const SHARED_SERVICE_TASK = 'netstar.flow.sharedService';
-registerTask(SHARED_SERVICE_TASK, (name: string, method: string, args: unknown[]) => {
+const serviceTask = defineTask(SHARED_SERVICE_TASK, (name: string, method: string, args: unknown[]): Promise<unknown> => {
   const s = services.get(name);
   if (!s) return Promise.reject(new Error(`shared service '${name}' is not owned by this shard`));
   return s.enqueue(method, args);
@@ -82,7 +83,7 @@ export class SharedService<T extends object> {
   call<K extends ServiceMethods<T>>(method: K, ...args: Parameters<Fn<T, K>>): Promise<Awaited<ReturnType<Fn<T, K>>>> {
     if (this.local !== null) return this.enqueue(method, args) as Promise<Awaited<ReturnType<Fn<T, K>>>>;
     this.stats.remoteCalls++;
-    return this.shard.submitTo(this.owner, SHARED_SERVICE_TASK, this.name, method, args) as Promise<Awaited<ReturnType<Fn<T, K>>>>;
+    return this.shard.call(serviceTask, this.owner, this.name, method, args) as Promise<Awaited<ReturnType<Fn<T, K>>>>;
   }
 
   /** Calls queued or running on the owner. */

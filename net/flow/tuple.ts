@@ -6,7 +6,8 @@ export { hashProtoAddrsPorts };
 
 /**
  * Symmetric hash of an IPv4 tuple: equal for (a, b, pa, pb) and (b, a, pb, pa). `portsUsed` false (ICMP,
- * other protocols, fragments) hashes without ports, as flowHash does. The result is what `flowHash` returns
+ * other protocols, fragments) hashes without ports, as flowHash does — except ICMP (proto 1), whose key
+ * carries the echo identifier in both ports (0 for other ICMP): flowHash hashes an echo's identifier too. The result is what `flowHash` returns
  * for a frame carrying the tuple, so `reta.shardOf(tupleHash(...))` names the shard the software steering
  * delivers that frame to; a unit test pins the two together (test/flow/tuple.test.ts).
  */

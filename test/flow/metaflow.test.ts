@@ -56,7 +56,8 @@ function minorGc(): void {
 describe('MetaFlow', () => {
   const steerTo = (id: number, count: number) => {
     const forwarded: [number, number][] = [];
-    return { id, count, reta: new Reta(count), forward: (p: Packet, s: number) => forwarded.push([p.slot, s]), forwarded };
+    const reta = new Reta(count);
+    return { id, count, shardOfHash: (h: number) => reta.shardOf(h), forward: (p: Packet, s: number) => forwarded.push([p.slot, s]), forwarded };
   };
 
   test('steering: a packet of a flow owned by another shard goes there; ICMP errors follow the datagram they quote', () => {
@@ -95,7 +96,7 @@ describe('MetaFlow', () => {
     arp[12] = 0x08; arp[13] = 0x06;
     expect(mf.process(packet(arp))).toBe(Verdict.DROP);
     expect(mf.c.nonIp).toBe(1);
-    mf.nonIp = () => 5;
+    mf.nonIp = () => Verdict.port(5);
     expect(mf.process(packet(arp))).toBe(5);
     // A truncated IPv4 header and a bad checksum are dropped and counted by kind.
     const f = frame({ src: '198.18.0.1', dst: '198.19.0.1' });
@@ -106,7 +107,7 @@ describe('MetaFlow', () => {
     expect(mf.parseDrops[ParseStatus.Truncated]).toBe(1);
     expect(mf.parseDrops[ParseStatus.BadIpChecksum]).toBe(1);
     // A hook answering for packets to one address; a rule dropping port 23; the rest go to flows.
-    mf.addHook((_p, info) => (info.dst === ip('198.19.9.9') ? 3 : CONTINUE));
+    mf.addHook((_p, info) => (info.dst === ip('198.19.9.9') ? Verdict.port(3) : CONTINUE));
     mf.addRule({ name: 'no-telnet', match: (info) => info.proto === 6 && info.dport === 23, action: Verdict.DROP });
     expect(mf.process(packet(frame({ src: '198.18.0.1', dst: '198.19.9.9' })))).toBe(3);
     expect(mf.process(packet(frame({ proto: 'tcp', src: '198.18.0.1', dst: '198.19.0.1', dport: 23 })))).toBe(Verdict.DROP);

@@ -1,7 +1,7 @@
 // SharedService: calls on the owner run one at a time in arrival order even when they await; callers on
 // other shards go through submitTo and the registered task; a full queue rejects and counts.
 import { SharedService, SharedServiceOverload, SHARED_SERVICE_TASK, type TaskSubmitter } from '../../net/flow';
-import { getTask } from '../../reactor/tasks';
+import { getTask, type TaskHandle } from '../../reactor/tasks';
 
 class Account {
   balance = 0;
@@ -23,18 +23,18 @@ class Account {
   }
 }
 
-/** Shard `id` of `count`; submitTo runs the registered task "on" the target (this process holds the owner). */
+/** Shard `id` of `count`; call runs the registered task "on" the target (this process holds the owner). */
 function shardStub(id: number, count: number): TaskSubmitter & { submitted: number } {
   const s = {
     id,
     count,
     submitted: 0,
-    submitTo(_shard: number, task: string, ...args: unknown[]): Promise<unknown> {
+    call<A extends unknown[], R>(task: TaskHandle<A, R>, _shard: number, ...args: A): Promise<Awaited<R>> {
       s.submitted++;
-      const fn = getTask(task) as ((...a: unknown[]) => unknown) | undefined;
-      if (!fn) return Promise.reject(new Error(`no task ${task}`));
+      const fn = getTask(task.name) as ((...a: unknown[]) => unknown) | undefined;
+      if (!fn) return Promise.reject(new Error(`no task ${task.name}`));
       // A structured-clone hop, as across workers.
-      return Promise.resolve().then(() => fn(...structuredClone(args)));
+      return Promise.resolve().then(() => fn(...structuredClone(args))) as Promise<Awaited<R>>;
     },
   };
   return s;

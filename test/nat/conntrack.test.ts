@@ -4,9 +4,9 @@
 // replies landing on this shard).
 import { PacketInfo, ParseStatus, TimeoutClass, protoHasPorts, tupleHash } from '../../net/flow';
 import { Ipv4View, TcpView, UdpView, IcmpView } from '../../net/wire';
-import { CS, Conn, TcpState, Update, otherUpdate, tcpInvalidFlags, tcpNew, tcpUpdate, tcpValidNew } from '../../apps/ovs-nat/conntrack';
-import { chooseDestination, chooseSource, rewriteTuple, translate, translateRelated, l4ChecksumOk } from '../../apps/ovs-nat/nat';
-import { Reta } from '../../net/steer';
+import { CS, Conn, TcpState, Update, otherUpdate, tcpInvalidFlags, tcpNew, tcpUpdate, tcpValidNew } from '../../net/conntrack';
+import { chooseDestination, chooseSource, rewriteTuple, translate, translateRelated, l4ChecksumOk } from '../../net/conntrack';
+import { Reta, flowHash } from '../../net/steer';
 import { frame, ip, packet, quote } from '../flow/helpers';
 
 const FIN = 1, SYN = 2, RST = 4, PSH = 8, ACK = 16;
@@ -280,6 +280,34 @@ describe('choosing translated tuples', () => {
       const local = (h: number): boolean => reta.shardOf(h) === shard;
       expect(chooseSource(c, range, { taken: () => false, local }, 1000)).toBe(true);
       expect(reta.shardOf(tupleHash(6, c.tDst, c.tSrc, c.tDport, c.tSport, protoHasPorts(6)))).toBe(shard);
+    }
+  });
+
+  test('ICMP echo under SNAT to one address on 2 and 4 shards: every echo gets an identifier whose reply lands on its shard (issue 9)', () => {
+    // Before the steering hashed the echo identifier, the reply's shard depended on the addresses only: with one
+    // SNAT address every identifier of a shard the addresses did not hash to was refused (natExhausted).
+    const info = new PacketInfo();
+    for (const shards of [2, 4]) {
+      const reta = new Reta(shards);
+      for (let shard = 0; shard < shards; shard++) {
+        const local = (h: number): boolean => reta.shardOf(h) === shard;
+        const used = new Set<number>();
+        for (let i = 0; i < 40; i++) {
+          const id = 1000 + 37 * i + shard;
+          const c = snatConn(1, id, id);
+          const check = { taken: (_p: number, _a: number, _b: number, sp: number) => used.has(sp), local };
+          expect(chooseSource(c, range, check, 65536)).toBe(true);
+          used.add(c.tSport);
+          expect(c.tDport).toBe(c.tSport);
+          // The reply as the server sends it, hashed from its bytes by the runtime's steering, and by the flow
+          // layer's steering hash after parsing: both name this shard.
+          const reply = packet(frame({ proto: 'icmp', icmpType: 0, src: B, dst: '198.18.2.1', sport: c.tSport }));
+          expect(reta.shardOf(flowHash(reply.view, reply.offset, reply.length))).toBe(shard);
+          expect(info.parse(reply)).toBe(ParseStatus.Ok);
+          expect(reta.shardOf(tupleHash(info.kProto, info.kSrc, info.kDst, info.kSport, info.kDport, protoHasPorts(info.kProto)))).toBe(shard);
+        }
+        expect(used.size).toBe(40);
+      }
     }
   });
 

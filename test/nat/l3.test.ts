@@ -1,6 +1,6 @@
 // The L3 hop's neighbor table tells its user when a known neighbor changes (offloaded flows carry copies
 // of neighbor MACs and must be invalidated then), and only then.
-import { L3 } from '../../apps/ovs-nat/l3';
+import { L3 } from '../../net/l3';
 
 describe('L3 neighbor changes', () => {
   const l3 = new L3([{ port: 0, ip: 0xc6120001, mask: 0xffffff00, gateway: 0, mac: 0x020000000001 }],

@@ -27,7 +27,7 @@ import {
 import { ResolvedConfig } from '../config';
 import { StackCounters } from '../counters';
 import { Device } from '../device';
-import { EnqueueResult, NeighborCache } from './neighbor';
+import { EnqueueResult, Learned, NeighborTable, type NeighborCache } from '../../l3/neighbor';
 import { Reassembler } from './reassembly';
 
 /** Where transports write their header: after Ethernet and a 20-byte IPv4 header (we send no options). */
@@ -84,7 +84,7 @@ export class Interface {
     this.mac = cfg.mac;
     this.mtu = cfg.mtu;
     this.fragBuffer = new Uint8Array(ETHERNET_HEADER_LEN + cfg.mtu);
-    this.neighbors = new NeighborCache(cfg.arp);
+    this.neighbors = new NeighborTable<Uint8Array>(cfg.arp);
     this.reassembler = new Reassembler(cfg.reassembly, counters);
     this.ipId = Math.floor(cfg.random() * 0x10000) & 0xffff;
     this.icmpTokens = cfg.icmp.errorBurst;
@@ -482,7 +482,7 @@ export class Interface {
       this.transmit(frame);
       return;
     }
-    const r = this.neighbors.enqueue(hop, frame, this.now);
+    const r = this.neighbors.enqueue(hop, frame.slice(), this.now);
     if (r === EnqueueResult.Dropped) this.counters.arpQueueDrop++;
     else if (r === EnqueueResult.QueuedFirst) this.sendArpRequest(hop, MAC_BROADCAST);
   }
@@ -519,7 +519,8 @@ export class Interface {
    * onNeighbor; entries shared by other shards (addNeighbor) are not, so shards do not echo them.
    */
   learn(ip: number, mac: number, fromWire: boolean): void {
-    const changed = this.neighbors.update(ip, mac, this.now);
+    const learned = this.neighbors.update(ip, mac, this.now);
+    const changed = learned === Learned.New || learned === Learned.Changed;
     if (changed && fromWire) {
       this.counters.arpLearned++;
       this.cfg.onNeighbor?.(ip, mac);
@@ -536,14 +537,14 @@ export class Interface {
 
   poll(now: number): void {
     if (now > this.now) this.now = now;
-    if (this.neighbors.queuedFrames > 0) {
+    if (this.neighbors.queuedItems > 0) {
       this.counters.arpUnresolvedDrop += this.neighbors.poll(now, (ip) => this.sendArpRequest(ip, MAC_BROADCAST));
     }
     if (this.reassembler.inProgress > 0) this.reassembler.poll(now);
   }
 
   pollAt(): number {
-    const a = this.neighbors.queuedFrames > 0 ? this.neighbors.pollAt() : Infinity;
+    const a = this.neighbors.queuedItems > 0 ? this.neighbors.pollAt() : Infinity;
     const b = this.reassembler.inProgress > 0 ? this.reassembler.pollAt() : Infinity;
     return Math.min(a, b);
   }

@@ -1,12 +1,12 @@
 // Test app: every packet's flow handler awaits a call to a SharedService owned by shard 0 (from shard 0
-// itself or across shards through submitTo), then forwards the packet. The service's method awaits inside,
+// itself or across shards through a cross-shard task), then forwards the packet. The service's method awaits inside,
 // so overlapping calls would show; at stop each shard writes what it saw to `<outDir>/shard<id>.json`.
 import * as fs from 'fs';
 import * as path from 'path';
-import type { AppModule, ShardApp } from '../../../reactor/app';
-import type { Config } from '../../../reactor/config';
-import type { Shard } from '../../../reactor/shard';
-import { FlowAction, FlowDistributor, MetaFlow, SharedService, flowPipeline, type AsyncFlow } from '../../../net/flow';
+import { flow, type AppModule, type Config, type ShardApp, type ShardContext } from '../../../index';
+
+const { FlowAction, FlowDistributor, MetaFlow, SharedService, flowPipeline } = flow;
+type AsyncFlow<S> = flow.AsyncFlow<S>;
 
 interface Settings { outDir: string }
 
@@ -36,7 +36,7 @@ const app: AppModule<Settings> = {
   settings(c: Config): Settings {
     return { outDir: String((c.app as { outDir?: string }).outDir) };
   },
-  createShard(shard: Shard, s: Settings): ShardApp {
+  createShard(shard: ShardContext, s: Settings): ShardApp {
     const svc = new SharedService<Tally>(shard, 'tally', 0, () => new Tally());
     let answered = 0, failed = 0;
     const dist = new FlowDistributor<null>({

@@ -4,11 +4,7 @@
 // handler throw on some packets. At stop each shard writes what it saw to `<outDir>/shard<id>.json`.
 import * as fs from 'fs';
 import * as path from 'path';
-import type { AppModule, ShardApp } from '../../../reactor/app';
-import { Verdict } from '../../../reactor/app';
-import type { Config } from '../../../reactor/config';
-import type { Shard } from '../../../reactor/shard';
-import type { Packet, RxBatch } from '../../../net/packet';
+import { Verdict, type AppModule, type Config, type Packet, type RxBatch, type ShardApp, type ShardContext } from '../../../index';
 import { NO_QUEUE } from '../../../native';
 
 interface Settings { mode: 'forward' | 'unsafe'; outDir: string; throwEvery: number; sendOut: boolean; record: boolean; burst: boolean }
@@ -19,10 +15,12 @@ const app: AppModule<Settings> = {
     const a = c.app as Partial<Settings>;
     return { mode: a.mode ?? 'forward', outDir: String(a.outDir), throwEvery: a.throwEvery ?? 0, sendOut: a.sendOut ?? false, record: a.record ?? true, burst: a.burst ?? false };
   },
-  createShard(shard: Shard, s: Settings): ShardApp {
+  createShard(shard: ShardContext, s: Settings): ShardApp {
     const seen: number[] = [];
     let fromDevice = 0, thrown = 0;
     const next = (shard.id + 1) % shard.count;
+    // Arrivals from other shards name their DPDK port; drops are counted by port index.
+    const indexOfPort = new Map(shard.qps.map((qp, i) => [qp.port, i]));
     if (s.burst) {
       // Whole batches cross (forwardBatch / unsafeForwardBatch); arrivals are recorded, then dropped, so
       // forwarded buffers take the free-on-cpu path home.
@@ -37,7 +35,7 @@ const app: AppModule<Settings> = {
           for (let i = 0; i < batch.count; i++) {
             const v = batch.view(i), off = batch.offset(i);
             if (s.record) seen.push(batch.length(i) >= 46 ? v.getUint32(off + 42) : -1);
-            shard.io.drop(batch.slot(i), batch.port(i));
+            shard.dropSlot(batch.slot(i), indexOfPort.get(batch.port(i)) ?? 0);
           }
           batch.count = 0;
         },
@@ -47,7 +45,7 @@ const app: AppModule<Settings> = {
       };
     }
     return {
-      onPacket(p: Packet, portIndex: number): number {
+      onPacket(p: Packet, portIndex: number): Verdict {
         const seq = p.length >= 46 ? p.view.getUint32(p.offset + 42) : -1;
         if (s.throwEvery > 0 && seq % s.throwEvery === 0 && p.queue !== NO_QUEUE) {
           thrown++;
@@ -60,7 +58,7 @@ const app: AppModule<Settings> = {
           return Verdict.STOLEN;
         }
         if (s.record) seen.push(seq);
-        return s.sendOut ? portIndex : Verdict.DROP;
+        return s.sendOut ? Verdict.port(portIndex) : Verdict.DROP;
       },
       stop(): void {
         fs.writeFileSync(path.join(s.outDir, `shard${shard.id}.json`), JSON.stringify({ id: shard.id, fromDevice, thrown, seen }));

@@ -3,16 +3,16 @@
 // writes the results to `<outDir>/rtest.json`.
 import * as fs from 'fs';
 import * as path from 'path';
-import type { AppModule, ShardApp } from '../../../reactor/app';
-import type { Shard } from '../../../reactor/shard';
-import { registerTask } from '../../../reactor/tasks';
+import { Verdict, defineTask, type AppModule, type ShardApp, type ShardContext, type TaskHandle } from '../../../index';
 import { Sharded } from '../../../reactor/sharded';
 
-let current: Shard | null = null;
-registerTask('rtest.whoami', (x: number) => ({ shard: current!.id, doubled: x * 2 }));
-registerTask('rtest.fail', (msg: string) => { throw new TypeError(`failed on shard ${current!.id}: ${msg}`); });
-registerTask('rtest.slow', async (ms: number) => { await current!.sleep(ms); return current!.id; });
-registerTask('rtest.big', (n: number) => new Uint8Array(n).fill(7));
+let current: ShardContext | null = null;
+const whoami = defineTask('rtest.whoami', (x: number) => ({ shard: current!.id, doubled: x * 2 }));
+const fail = defineTask('rtest.fail', (msg: string): never => { throw new TypeError(`failed on shard ${current!.id}: ${msg}`); });
+const slow = defineTask('rtest.slow', async (ms: number) => { await current!.sleep(ms); return current!.id; });
+const big = defineTask('rtest.big', (n: number) => new Uint8Array(n).fill(7));
+/** A handle whose name no shard registered (as a peer running other code would have): the call must fail. */
+const missing: TaskHandle<[], undefined> = { name: 'rtest.nosuchtask', fn: () => undefined };
 
 class Counter {
   n = 0;
@@ -23,30 +23,30 @@ class Counter {
 const app: AppModule<{ outDir: string }> = {
   name: 'rtest',
   settings: (c) => ({ outDir: String((c.app as { outDir?: string }).outDir) }),
-  async createShard(shard: Shard, s): Promise<ShardApp> {
+  async createShard(shard: ShardContext, s): Promise<ShardApp> {
     current = shard;
     const counters = await Sharded.start(shard, 'rtest.counter', () => new Counter());
     let rx = 0;
     let started = false;
     const run = async (): Promise<void> => {
       const r: Record<string, unknown> = {};
-      r.whoami = await shard.submitTo(1, 'rtest.whoami', 21);
-      r.self = await shard.submitTo(0, 'rtest.whoami', 5);
-      r.all = await shard.invokeOnAll('rtest.whoami', 1);
+      r.whoami = await shard.call(whoami, 1, 21);
+      r.self = await shard.call(whoami, 0, 5);
+      r.all = await shard.callAll(whoami, 1);
       try {
-        await shard.submitTo(1, 'rtest.fail', 'on purpose');
+        await shard.call(fail, 1, 'on purpose');
         r.error = 'none';
       } catch (e) {
         r.error = { name: (e as Error).name, message: (e as Error).message, remoteName: (e as { remoteName?: string }).remoteName };
       }
-      try { await shard.submitTo(1, 'rtest.nosuchtask'); r.missing = 'none'; } catch (e) { r.missing = (e as Error).message; }
-      try { await shard.submitTo(9, 'rtest.whoami', 1); r.badShard = 'none'; } catch (e) { r.badShard = (e as Error).message; }
-      r.slow = await shard.submitTo(1, 'rtest.slow', 50);
-      r.bigLen = ((await shard.submitTo(1, 'rtest.big', 100000)) as Uint8Array).length;
-      try { await shard.submitTo(1, 'rtest.big', 1 << 20); r.tooBig = 'none'; } catch (e) { r.tooBig = (e as Error).message; }
+      try { await shard.call(missing, 1); r.missing = 'none'; } catch (e) { r.missing = (e as Error).message; }
+      try { await shard.call(whoami, 9, 1); r.badShard = 'none'; } catch (e) { r.badShard = (e as Error).message; }
+      r.slow = await shard.call(slow, 1, 50);
+      r.bigLen = (await shard.call(big, 1, 100000)).length;
+      try { await shard.call(big, 1, 1 << 20); r.tooBig = 'none'; } catch (e) { r.tooBig = (e as Error).message; }
       // many concurrent calls, answered in any order but each exactly once
-      const many = await Promise.all(Array.from({ length: 2000 }, (_, i) => shard.submitTo(1, 'rtest.whoami', i)));
-      r.manyOk = many.every((m, i) => (m as { doubled: number }).doubled === 2 * i);
+      const many = await Promise.all(Array.from({ length: 2000 }, (_, i) => shard.call(whoami, 1, i)));
+      r.manyOk = many.every((m, i) => m.doubled === 2 * i);
       await counters.invokeOn(1, 'add', 5);
       await counters.invokeOn(1, 'add', 6);
       counters.local.add(1);
@@ -72,13 +72,13 @@ const app: AppModule<{ outDir: string }> = {
       fs.writeFileSync(path.join(s.outDir, 'rtest.json'), JSON.stringify(r));
     };
     return {
-      onPacket(): number {
+      onPacket(): Verdict {
         rx++;
         if (shard.id === 0 && !started && rx > 1000) {
           started = true;
           run().catch((e: unknown) => fs.writeFileSync(path.join(s.outDir, 'rtest.json'), JSON.stringify({ crashed: String((e as Error)?.stack ?? e) })));
         }
-        return 1;
+        return Verdict.port(1);
       },
     };
   },

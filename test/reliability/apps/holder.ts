@@ -1,7 +1,7 @@
 // Test app: holds every packet from port 0 in a handler that never finishes (as a NAT waiting for a neighbour
 // or a flow waiting for a backend would), so a stop always finds packets held.
-import type { AppModule, ShardApp } from '../../../reactor/app';
-import type { ShardContext } from '../../../reactor/context';
+import type { AppModule, ShardApp, Verdict } from '../../../index';
+import type { ShardContext } from '../../../index';
 
 const app: AppModule<Record<string, never>> = {
   name: 'holder',
@@ -11,7 +11,7 @@ const app: AppModule<Record<string, never>> = {
     return {
       onPacket(p) {
         held++;
-        return ctx.defer(p, () => new Promise<number>(() => undefined));
+        return ctx.defer(p, () => new Promise<Verdict>(() => undefined));
       },
       counters: () => ({ held }),
     };

@@ -1,14 +1,16 @@
 // The per-packet path shared by ovs-nat and the load balancer: track the connection (ct_state, TCP
 // validation), translate the packet (or the ICMP error about it), then route it: TTL, MACs, and a wait for
 // ARP when the next hop is not known yet. Synchronous except for that wait; allocates nothing otherwise.
-import { ALL_EVENTS, CONTINUE, FlowAction, FlowEvent, MetaFlow, TimeoutClass, type AsyncFlow, type FlowDistributor, type OffloadAction, type OffloadRxPort, type OffloadOutPort, type FlowHandler, type FlowProcessor, type MetaFlowHook, type PacketInfo, type SteerTarget } from '../../net/flow';
-import { Verdict } from '../../reactor/app';
-import type { CounterSet } from '../../net/flow/counters';
-import type { Packet } from '../../net/packet';
-import type { Shard } from '../../reactor/shard';
-import { portBase } from '../../reactor/stats';
+import {
+  ALL_EVENTS, CONTINUE, FlowAction, FlowEvent, MetaFlow, TimeoutClass,
+  type AsyncFlow, type FlowDistributor, type OffloadAction, type FlowHandler, type FlowProcessor, type MetaFlowHook,
+  type NativeOffloadHost, type NativeOffloadRx, type PacketInfo, type SteerTarget,
+} from '../flow';
+import { Verdict } from '../app';
+import type { CounterSet } from '../flow/counters';
+import type { Packet } from '../packet';
 import { CS, Conn, OtherState, Update, icmpUpdate, otherUpdate, tcpNew, tcpUpdate } from './conntrack';
-import type { L3 } from './l3';
+import type { L3 } from '../l3/hop';
 import { l4ChecksumOk, translate, translateRelated } from './nat';
 
 /** The counters this path bumps; an app's CounterSet must start with them, in this order. */
@@ -219,21 +221,17 @@ export interface NativeOffloadOptions {
 }
 
 /**
- * Attaches the native offload executor to the shard's RX for this L3 hop's ports: packets of offloaded
- * connections are then rewritten and sent inside the RX burst, after the same checks MetaFlow makes (the
- * port's MAC as destination — other frames go to JS, which may still accept broadcasts —, IPv4 and L4
- * checksums). Ports with a TCP/IP stack, without an RX queue on this shard, or listed in jsOnlyPorts stay
- * with JS; entries whose port has no TX queue here are left to JS too.
+ * Attaches the native offload executor (the shard's `ctx.nativeOffload`) to the distributor for this L3 hop's
+ * ports: packets of offloaded connections are then rewritten and sent inside the RX burst, after the same checks
+ * MetaFlow makes (the port's MAC as destination — other frames go to JS, which may still accept broadcasts —,
+ * IPv4 and L4 checksums). Ports listed in jsOnlyPorts stay with JS; the shard leaves out ports it cannot serve
+ * natively (a TCP/IP stack, no RX queue here). The distributor detaches it (flowPipeline does at stop).
  */
-export function attachNativeOffload(shard: Shard, dist: FlowDistributor<Conn>, l3: L3, o: NativeOffloadOptions): boolean {
-  const rx: OffloadRxPort[] = [];
-  const out: OffloadOutPort[] = [];
-  shard.qps.forEach((qp, i) => {
-    if (i >= 16) return;
-    out.push({ index: i, port: qp.port, queue: qp.txQueue, statsBase: portBase(qp.port) });
-    if (qp.rxQueue < 0 || shard.stacks[i] !== null || (o.jsOnlyPorts ?? []).includes(i)) return;
-    rx.push({ port: qp.port, verifyIp: o.verifyIp, verifyL4: o.verifyL4, mac: o.checkDstMac ? l3.portMac(i) : -1, statsBase: portBase(qp.port) });
-  });
-  if (rx.length === 0) return false;
-  return dist.attachNative(shard.lcore, shard.io.stats, rx, out);
+export function attachNativeOffload(host: NativeOffloadHost | null, ports: number, dist: FlowDistributor<Conn>, l3: L3, o: NativeOffloadOptions): boolean {
+  const rx: NativeOffloadRx[] = [];
+  for (let i = 0; i < ports; i++) {
+    if ((o.jsOnlyPorts ?? []).includes(i)) continue;
+    rx.push({ portIndex: i, verifyIp: o.verifyIp, verifyL4: o.verifyL4, mac: o.checkDstMac ? l3.portMac(i) : -1 });
+  }
+  return dist.attachNative(host, rx);
 }

@@ -3,10 +3,10 @@
 // validation after pf as OVS's lib/conntrack-tcp.c does it (Guido van Rooij's algorithm), and the simple
 // first/multiple/bidirectional and first/reply machines of lib/conntrack-other.c and conntrack-icmp.c.
 // Written from the algorithm's description and OVS's behaviour, not copied.
-import { TimeoutClass } from '../../net/flow';
-import type { PacketInfo } from '../../net/flow';
-import { TcpOptions } from '../../net/wire/tcp';
-import type { Neighbor } from './l3';
+import { TimeoutClass } from '../flow';
+import type { PacketInfo } from '../flow';
+import { TcpOptions } from '../wire/tcp';
+import type { Neighbor } from '../l3/neighbor';
 
 /** OVS ct_state bits (CS_*). */
 export const CS = { NEW: 0x01, EST: 0x02, REL: 0x04, RPL: 0x08, INV: 0x10, TRK: 0x20, SNAT: 0x40, DNAT: 0x80 } as const;

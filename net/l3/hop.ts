@@ -1,11 +1,14 @@
-// A small L3 hop for NF apps (ovs-nat, load-balancer) written on net/wire: answers ARP for its own addresses,
-// resolves next hops (ARP requests with retries, waiters, background refresh), answers pings to itself, and
-// rewrites MACs and TTL of forwarded packets. Not a stack: no fragments, no ICMP errors of its own.
-import type { Packet } from '../../net/packet';
-import { ArpView, ArpOperation } from '../../net/wire/arp';
-import { checksumUpdate16, sumAt } from '../../net/wire/checksum';
-import { WireError } from '../../net/wire/view';
-import type { PacketInfo } from '../../net/flow';
+// The L3 hop of NF apps (ovs-nat, the load balancer) on net/wire: answers ARP for its own addresses, resolves
+// next hops (ARP requests with retries, waiters, background refresh) in the neighbour table it shares with the
+// TCP/IP stack (net/l3/neighbor.ts), answers pings to itself, and rewrites MACs and TTL of forwarded packets.
+// Not a stack: no fragments, no ICMP errors of its own.
+import type { Packet } from '../packet';
+import { ArpView, ArpOperation } from '../wire/arp';
+import { checksumUpdate16, sumAt } from '../wire/checksum';
+import { WireError } from '../wire/view';
+import type { PacketInfo } from '../flow';
+import { Verdict } from '../app';
+import { EnqueueResult, Learned, Neighbor, NeighborTable } from './neighbor';
 
 export interface L3Port {
   /** port index */
@@ -34,27 +37,17 @@ export interface L3Options {
   maxWaiting: number;
 }
 
-/**
- * A neighbor's MAC as 16/32-bit halves. Entries are updated in place and never removed, so a connection may
- * keep a reference and skip the table lookup per packet.
- */
-export class Neighbor {
-  constructor(public ip: number, public hi: number, public lo: number, public port: number, public learnedAt: number, public isStatic: boolean) {}
-  get mac(): number {
-    return this.hi * TWO32 + this.lo;
-  }
-}
+/** A neighbour entry (net/l3/neighbor.ts): updated in place, so a connection may keep the reference. */
+export { Neighbor };
 
-interface Pending {
-  port: number;
-  tries: number;
-  nextAt: number;
-  waiters: ((ok: boolean) => void)[];
-}
+/** What waits for a neighbour: the callback of a held packet's resolve(). */
+type Waiter = (ok: boolean) => void;
 
 export const L3_COUNTERS = [
   'arpRequestsIn', 'arpRepliesOut', 'arpRepliesIn', 'arpRequestsOut', 'arpIgnored', 'arpFailed', 'arpWaitFull', 'allocFailed',
   'echoReplies', 'ttlExceeded', 'nonIpDropped',
+  /** packets given up because their next hop did not resolve: all waiting at the failure, and those after it (failHold) */
+  'arpGaveUp',
 ] as const;
 
 const TWO32 = 0x100000000;
@@ -63,9 +56,9 @@ export class L3 {
   readonly c: Record<(typeof L3_COUNTERS)[number], number>;
   private readonly ports: (L3Port | undefined)[] = [];
   private readonly ours = new Map<number, number>();
-  private readonly neighbors = new Map<number, Neighbor>();
-  private readonly pending = new Map<number, Pending>();
+  private readonly table: NeighborTable<Waiter>;
   private readonly arp = new ArpView();
+  private readonly refreshPeriod: number;
   /** port MACs as 16/32-bit halves, for the per-packet rewrite */
   private readonly macHi: Int32Array;
   private readonly macLo: Float64Array;
@@ -76,6 +69,13 @@ export class L3 {
   onChange: (() => void) | null = null;
 
   constructor(ports: L3Port[], private readonly io: L3Io, private readonly o: L3Options) {
+    this.refreshPeriod = o.refreshMs;
+    // Entries stay until replaced (connections hold references); a failed address fails fast for one retry
+    // interval, so a flow's queued packets are all given up with the first (issue 9: not one per ARP cycle).
+    this.table = new NeighborTable<Waiter>({
+      entryTimeout: Infinity, reachableTime: o.refreshMs, retryInterval: o.retryMs, maxRequests: o.tries,
+      queuePerNeighbor: o.maxWaiting, queueTotal: Infinity, cacheSize: Infinity, failHoldMs: o.retryMs,
+    });
     const c = {} as Record<(typeof L3_COUNTERS)[number], number>;
     for (const k of L3_COUNTERS) c[k] = 0;
     this.c = c;
@@ -112,38 +112,27 @@ export class L3 {
   }
 
   addStatic(ip: number, mac: number, port: number): void {
-    this.neighbors.set(ip >>> 0, new Neighbor(ip >>> 0, Math.floor(mac / TWO32), mac % TWO32, port, 0, true));
+    this.table.addStatic(ip, mac, port);
   }
 
   /** Learns (or refreshes) a neighbor, e.g. from another shard; static entries stay. */
   learn(ip: number, mac: number, port: number): void {
-    ip >>>= 0;
-    const e = this.neighbors.get(ip);
-    if (e && e.isStatic) return;
-    if (e) {
-      const hi = Math.floor(mac / TWO32), lo = mac % TWO32, changed = e.hi !== hi || e.lo !== lo || e.port !== port;
-      e.hi = hi;
-      e.lo = lo;
-      e.port = port;
-      e.learnedAt = this.now;
-      if (changed && this.onChange !== null) this.onChange();
-    } else this.neighbors.set(ip, new Neighbor(ip, Math.floor(mac / TWO32), mac % TWO32, port, this.now, false));
-    const p = this.pending.get(ip);
-    if (p) {
-      this.pending.delete(ip);
-      for (const w of p.waiters) w(true);
-    }
+    const r = this.table.update(ip, mac, this.now, port);
+    if (r === Learned.Static) return;
+    if (r === Learned.Changed && this.onChange !== null) this.onChange();
+    const waiters = this.table.takePending(ip);
+    for (const w of waiters) w(true);
   }
 
   /** The neighbor entry, or null when unknown (resolve() it). Keep the reference: it stays current. */
   neighbor(ip: number): Neighbor | null {
-    return this.neighbors.get(ip >>> 0) ?? null;
+    return this.table.get(ip);
   }
 
   /** The neighbor's MAC, or -1. */
   macOf(ip: number): number {
-    const e = this.neighbors.get(ip >>> 0);
-    return e === undefined ? -1 : e.mac;
+    const e = this.table.get(ip);
+    return e === null ? -1 : e.mac;
   }
 
   /** Next hop for `dst` leaving on `port`: dst itself when on-link, else the gateway; -1 when there is none. */
@@ -164,37 +153,36 @@ export class L3 {
     v.setUint32(o + 2, e.lo);
     v.setUint16(o + 6, this.macHi[port]);
     v.setUint32(o + 8, this.macLo[port]);
-    if (e.isStatic === false && this.now - e.learnedAt > this.o.refreshMs) {
-      e.learnedAt = this.now; // one refresh per period, whatever the answer
-      if (!this.pending.has(e.ip)) this.startResolve(e.port, e.ip, null);
+    // One background re-resolution per refresh period for a learned entry, whatever the answer.
+    if (e.isStatic === false && this.now - e.confirmedAt > this.refreshPeriod && this.now - e.refreshAt > this.refreshPeriod) {
+      e.refreshAt = this.now;
+      if (!this.table.isResolving(e.ip)) this.startResolve(e.port, e.ip, null);
     }
   }
 
-  /** Resolves once the neighbor is known (true) or the tries ran out (false). */
+  /**
+   * Resolves once the neighbor is known (true) or the tries ran out (false). A neighbour that failed a moment ago
+   * (within one retry interval) answers false at once.
+   */
   resolve(port: number, nh: number): Promise<boolean> {
-    if (this.neighbors.has(nh >>> 0)) return Promise.resolve(true);
+    if (this.table.has(nh)) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => this.startResolve(port, nh >>> 0, resolve));
   }
 
-  private startResolve(port: number, ip: number, waiter: ((ok: boolean) => void) | null): void {
-    let p = this.pending.get(ip);
-    if (p === undefined) {
-      p = { port, tries: 0, nextAt: 0, waiters: [] };
-      this.pending.set(ip, p);
-      this.sendRequest(p, ip);
-    }
-    if (waiter !== null) {
-      if (p.waiters.length >= this.o.maxWaiting) {
-        this.c.arpWaitFull++;
-        waiter(false);
-      } else p.waiters.push(waiter);
+  private startResolve(port: number, ip: number, waiter: Waiter | null): void {
+    const r = this.table.enqueue(ip, waiter, this.now, port);
+    if (r === EnqueueResult.QueuedFirst) this.sendRequest(ip, port);
+    else if (r === EnqueueResult.Dropped) {
+      this.c.arpWaitFull++;
+      if (waiter !== null) waiter(false);
+    } else if (r === EnqueueResult.Failed && waiter !== null) {
+      this.c.arpGaveUp++;
+      waiter(false);
     }
   }
 
-  private sendRequest(p: Pending, ip: number): void {
-    p.tries++;
-    p.nextAt = this.now + this.o.retryMs;
-    const port = this.ports[p.port];
+  private sendRequest(ip: number, portIndex: number): void {
+    const port = this.ports[portIndex];
     if (port === undefined) return;
     const pkt = this.io.alloc();
     if (pkt === null) {
@@ -210,54 +198,50 @@ export class L3 {
     for (let i = 0; i < 60; i++) v.setUint8(o + i, 0);
     v.setUint16(o, 0xffff);
     v.setUint32(o + 2, 0xffffffff);
-    v.setUint16(o + 6, this.macHi[p.port]);
-    v.setUint32(o + 8, this.macLo[p.port]);
+    v.setUint16(o + 6, this.macHi[portIndex]);
+    v.setUint32(o + 8, this.macLo[portIndex]);
     v.setUint16(o + 12, 0x0806);
     const a = this.arp.wrap(pkt.bytes, o + 14, 28);
     a.fill(ArpOperation.Request, port.mac, port.ip, 0, ip);
     this.c.arpRequestsOut++;
-    this.io.send(pkt, p.port);
+    this.io.send(pkt, portIndex);
   }
 
-  /** Retries and failures of pending resolutions; call once per loop pass with the time (ms). */
+  /**
+   * Retries and failures of pending resolutions; call once per loop pass with the time (ms). When a resolution
+   * fails, every packet waiting on that neighbour is given up at once (their resolve() answers false).
+   */
   tick(now: number): void {
     this.now = now;
-    if (this.pending.size === 0) return;
-    for (const [ip, p] of this.pending) {
-      if (now < p.nextAt) continue;
-      if (p.tries >= this.o.tries) {
-        this.pending.delete(ip);
-        this.c.arpFailed++;
-        for (const w of p.waiters) w(false);
-        continue;
-      }
-      this.sendRequest(p, ip);
-    }
+    if (this.table.resolving === 0) return;
+    this.table.poll(now, (ip, port) => this.sendRequest(ip, port), (_ip, waiters) => {
+      this.c.arpFailed++;
+      this.c.arpGaveUp += waiters.length;
+      for (const w of waiters) w(false);
+    });
   }
 
   /** When tick() next has work (ms); Infinity if none. */
   pollAt(): number {
-    let t = Infinity;
-    for (const p of this.pending.values()) if (p.nextAt < t) t = p.nextAt;
-    return t;
+    return this.table.resolving === 0 ? Infinity : this.table.pollAt();
   }
 
   /**
    * MetaFlow hook for frames that are not IPv4: answers ARP requests for our addresses (in place, back out
    * of the port they came in on) and learns from ARP addressed to us. Everything else is dropped.
    */
-  handleNonIp(pkt: Packet, info: PacketInfo, inPort: number): number {
+  handleNonIp(pkt: Packet, info: PacketInfo, inPort: number): Verdict {
     if (info.etherType !== 0x0806) {
       this.c.nonIpDropped++;
-      return -1;
+      return Verdict.DROP;
     }
     const a = this.arp.wrap(pkt.bytes, info.start + info.l2Length, info.frameLength - info.l2Length);
     if (a.check() !== WireError.Ok) {
       this.c.arpIgnored++;
-      return -1;
+      return Verdict.DROP;
     }
     const port = this.ports[inPort];
-    if (port === undefined) return -1;
+    if (port === undefined) return Verdict.DROP;
     const tip = a.targetIp, sip = a.senderIp, sha = a.senderHw, op = a.operation;
     const ours = this.ours.get(tip);
     const forUs = ours === inPort;
@@ -265,9 +249,9 @@ export class L3 {
       this.c.arpRequestsIn++;
       if (!forUs) {
         // A gratuitous ARP (sender = target) refreshes what we know; others' requests are none of ours.
-        if (sip === tip && this.neighbors.has(sip)) this.learnWire(sip, sha, inPort);
+        if (sip === tip && this.table.has(sip)) this.learnWire(sip, sha, inPort);
         else this.c.arpIgnored++;
-        return -1;
+        return Verdict.DROP;
       }
       if (sip !== 0) this.learnWire(sip, sha, inPort);
       a.replyInPlace(port.mac);
@@ -278,15 +262,15 @@ export class L3 {
       v.setUint16(o + 6, this.macHi[inPort]);
       v.setUint32(o + 8, this.macLo[inPort]);
       this.c.arpRepliesOut++;
-      return inPort;
+      return Verdict.port(inPort);
     }
     if (op === ArpOperation.Reply) {
       this.c.arpRepliesIn++;
-      if (forUs || this.pending.has(sip) || this.neighbors.has(sip)) this.learnWire(sip, sha, inPort);
-      return -1;
+      if (forUs || this.table.isResolving(sip) || this.table.has(sip)) this.learnWire(sip, sha, inPort);
+      return Verdict.DROP;
     }
     this.c.arpIgnored++;
-    return -1;
+    return Verdict.DROP;
   }
 
   private learnWire(ip: number, mac: number, port: number): void {
@@ -302,9 +286,9 @@ export class L3 {
     return hi === this.macHi[port] && v.getUint32(o + 2) === this.macLo[port];
   }
 
-  /** Answers an ICMP echo request addressed to us, in place; returns the port to send on, or -1. */
-  echoReply(pkt: Packet, info: PacketInfo, inPort: number): number {
-    if (info.proto !== 1 || info.icmpType !== 8 || info.related) return -1;
+  /** Answers an ICMP echo request addressed to us, in place; returns the port to send on, or DROP (not one). */
+  echoReply(pkt: Packet, info: PacketInfo, inPort: number): Verdict {
+    if (info.proto !== 1 || info.icmpType !== 8 || info.related) return Verdict.DROP;
     const v = pkt.view, o = pkt.offset, l3 = info.l3, l4 = info.l4;
     // ICMP: type 8 -> 0 (the checksum changes by that word only)
     const w = v.getUint16(l4);
@@ -324,7 +308,7 @@ export class L3 {
     v.setUint16(o + 6, this.macHi[inPort]);
     v.setUint32(o + 8, this.macLo[inPort]);
     this.c.echoReplies++;
-    return inPort;
+    return Verdict.port(inPort);
   }
 
   /** Decrements the TTL with an RFC 1624 checksum update; false (and counted) when it would reach 0. */
@@ -341,14 +325,14 @@ export class L3 {
 
   /** Neighbor table for dumps. */
   dumpNeighbors(): { ip: number; mac: number; port: number; static: boolean }[] {
-    return [...this.neighbors].map(([ip, e]) => ({ ip, mac: e.mac, port: e.port, static: e.isStatic }));
+    return [...this.table.values()].map((e) => ({ ip: e.ip, mac: e.mac, port: e.port, static: e.isStatic }));
   }
 
   snapshot(prefix = 'l3.'): Record<string, number> {
     const r: Record<string, number> = {};
     for (const k of L3_COUNTERS) r[prefix + k] = this.c[k];
-    r[prefix + 'neighbors'] = this.neighbors.size;
-    r[prefix + 'pending'] = this.pending.size;
+    r[prefix + 'neighbors'] = this.table.size;
+    r[prefix + 'pending'] = this.table.resolving;
     return r;
   }
 }

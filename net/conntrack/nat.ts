@@ -1,11 +1,11 @@
 // Address and port translation: rewriting a packet from one tuple to another with RFC 1624 checksum updates
 // (no per-packet allocation), translating ICMP errors (outer header, the quoted datagram and its checksums),
 // and choosing translated tuples: a hash-chosen start, linear probing, the original port kept when free.
-import type { Packet } from '../../net/packet';
-import type { PacketInfo } from '../../net/flow';
-import { protoHasPorts, tupleHash } from '../../net/flow';
-import { checksumUpdate16, checksumUpdate32, foldSum, sumAt } from '../../net/wire/checksum';
-import { rewriteTupleHalves } from '../../net/flow/rewrite';
+import type { Packet } from '../packet';
+import type { PacketInfo } from '../flow';
+import { protoHasPorts, tupleHash } from '../flow';
+import { checksumUpdate16, checksumUpdate32, foldSum, sumAt } from '../wire/checksum';
+import { rewriteTupleHalves } from '../flow/rewrite';
 import type { Conn } from './conntrack';
 
 /**
@@ -198,7 +198,8 @@ function tryTuple(c: Conn, addr: number, port: number, check: TupleCheck, source
   let sp = source ? port : c.tSport;
   const d = source ? c.tDst : addr;
   let dp = source ? c.tDport : port;
-  // An ICMP echo's identifier is both "ports" of its key: changing it changes both.
+  // An ICMP echo's identifier is both "ports" of its key: changing it changes both (and the steering hash,
+  // which hashes it: the identifier is chosen so the reply comes back here, as a port is).
   if (proto === 1) sp = dp = port;
   if (check.taken(proto, s, d, sp, dp)) return false;
   if (!check.local(tupleHash(proto, s, d, sp, dp, protoHasPorts(proto)))) return false;

@@ -1,7 +1,7 @@
 // The conntrack dump, one connection per line in the style of `ovs-appctl dpctl/dump-conntrack`:
 // protocol, orig and reply tuples, remaining timeout, protocol state, ct_state of the last packet.
-import type { AsyncFlow, FlowDistributor } from '../../net/flow';
-import { formatIp, protoName } from '../../net/flow';
+import type { AsyncFlow, FlowDistributor } from '../flow';
+import { formatIp, protoName } from '../flow';
 import { CS, Conn, TCP_STATE_NAMES } from './conntrack';
 
 function ctStateText(ct: number): string {
