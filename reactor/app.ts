@@ -60,4 +60,5 @@ export const APPS: Record<string, string> = {
   iperf3: 'apps/iperf3/index',
   'ovs-nat': 'apps/ovs-nat/index',
   'load-balancer': 'apps/load-balancer/index',
+  l3engine: 'apps/l3engine/index',
 };

@@ -1,0 +1,299 @@
+// l3engine: a central L3 engine. Owns the NIC ports and one net_memif port (server role) per client process;
+// routes packets from the network to services (prefix, protocol, port), pins each flow to one instance of the
+// service by the symmetric tuple hash, and routes what clients send back out; L3/L4 checks, per-client ACL and
+// rate limit, a counter for every drop. ARP and ping for its own addresses come from the shared L3 hop.
+import { NetstarError, type PortInfo } from '../../native';
+import type { Config } from '../../reactor/config';
+import { Verdict, type AppModule, type ShardApp } from '../../reactor/app';
+import type { ShardContext } from '../../reactor/context';
+import type { Packet } from '../../net/packet';
+import { PacketInfo, ParseStatus } from '../../net/flow/packet-info';
+import { protoHasPorts, tupleHash } from '../../net/flow/tuple';
+import { CounterSet } from '../../net/flow/counters';
+import { checksumUpdate16 } from '../../net/wire/checksum';
+import { L3, type L3Io, type L3Port } from '../ovs-nat/l3';
+import { l4ChecksumOk } from '../ovs-nat/nat';
+import { parseL3engineSettings, type ClientSpec, type L3engineSettings } from './config';
+import { TokenBucket } from './token-bucket';
+
+export { parseL3engineSettings } from './config';
+export type { L3engineSettings } from './config';
+
+export const ENGINE_COUNTERS = [
+  'rx.nic', 'rx.client', 'tx.nic', 'tx.client',
+  'drop.truncated', 'drop.malformed', 'drop.badIpChecksum', 'drop.fragment', 'drop.unsupportedIcmp', 'drop.nonIp',
+  'drop.notForUs', 'drop.badL4Checksum', 'drop.martianSrc', 'drop.martianDst', 'drop.ttl', 'drop.toEngine',
+  'drop.noRoute', 'drop.acl', 'drop.rate', 'drop.neighbor', 'ping.replies',
+] as const;
+type EngineCounter = (typeof ENGINE_COUNTERS)[number];
+const PARSE_DROP: Record<number, EngineCounter> = {
+  [ParseStatus.Truncated]: 'drop.truncated',
+  [ParseStatus.Malformed]: 'drop.malformed',
+  [ParseStatus.BadIpChecksum]: 'drop.badIpChecksum',
+  [ParseStatus.Fragment]: 'drop.fragment',
+  [ParseStatus.UnsupportedIcmp]: 'drop.unsupportedIcmp',
+};
+/** per-client counters, in this order from clientBase(i) */
+const CLIENT_COUNTERS = ['rx', 'tx', 'drop.acl', 'drop.rate'] as const;
+
+const KIND_NONE = 0, KIND_NIC = 1, KIND_CLIENT = 2;
+
+/**
+ * Martian source: 0/8, 127/8, 169.254/16 (link-local, never routed), 224/4 and above (multicast, class E,
+ * broadcast). Martian destination: 0/8, 127/8, 169.254/16, 224/4 and above (this engine routes unicast only).
+ */
+export function martianSource(a: number): boolean {
+  const top = a >>> 24;
+  return top === 0 || top === 127 || top >= 224 || (a >>> 16) === 0xa9fe;
+}
+export function martianDestination(a: number): boolean {
+  return martianSource(a);
+}
+
+function macNumber(mac: string): number {
+  return parseInt(mac.replace(/:/g, ''), 16);
+}
+
+export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
+  const nports = ctx.ports.length;
+  const kind = new Int8Array(nports);
+  const clientOfPort = new Int32Array(nports).fill(-1);
+  const counters = new CounterSet<string>([
+    ...ENGINE_COUNTERS,
+    ...s.clients.flatMap((c) => CLIENT_COUNTERS.map((k) => `client.${c.name}.${k}`)),
+  ]);
+  const cv = counters.v;
+  const K = (n: EngineCounter): number => counters.index(n);
+  const kRxNic = K('rx.nic'), kRxClient = K('rx.client'), kTxNic = K('tx.nic'), kTxClient = K('tx.client');
+  const kNonIp = K('drop.nonIp'), kNotForUs = K('drop.notForUs'), kBadL4 = K('drop.badL4Checksum');
+  const kMartSrc = K('drop.martianSrc'), kMartDst = K('drop.martianDst'), kTtl = K('drop.ttl'), kToEngine = K('drop.toEngine');
+  const kNoRoute = K('drop.noRoute'), kAcl = K('drop.acl'), kRate = K('drop.rate'), kNeighbor = K('drop.neighbor'), kPing = K('ping.replies');
+  const parseDrop = new Int32Array(8).fill(-1);
+  for (const [st, name] of Object.entries(PARSE_DROP)) parseDrop[Number(st)] = K(name);
+  const clientBases = s.clients.map((c) => counters.index(`client.${c.name}.rx`));
+  const clientBase = (i: number): number => clientBases[i];
+
+  // ---- the shared L3 hop: one for the NIC side, one per client link (each link answers for the client's gateway) ----
+  const io: L3Io = {
+    alloc: (): Packet | null => ctx.allocPacket(0),
+    send: (p, port) => ctx.send(p, port),
+    drop: (p) => ctx.drop(p),
+  };
+  const arpOpts = s.arp;
+  const nicPorts: L3Port[] = s.nics.map((n) => ({ port: n.port, ip: n.ip, mask: n.mask, gateway: n.gateway, mac: macNumber(ctx.ports[n.port].mac) }));
+  const nicL3 = new L3(nicPorts, io, arpOpts);
+  const linkL3: (L3 | null)[] = new Array<L3 | null>(nports).fill(null);
+  const allL3: L3[] = [nicL3];
+  for (const n of s.nics) kind[n.port] = KIND_NIC;
+  const ours = new Set<number>(s.nics.map((n) => n.ip));
+  s.clients.forEach((c, i) => {
+    kind[c.port] = KIND_CLIENT;
+    clientOfPort[c.port] = i;
+    const l3 = new L3([{ port: c.port, ip: c.ip, mask: c.mask, gateway: 0, mac: macNumber(ctx.ports[c.port].mac) }], io, arpOpts);
+    linkL3[c.port] = l3;
+    allL3.push(l3);
+    ours.add(c.ip);
+  });
+  for (const n of s.nics) linkL3[n.port] = nicL3;
+
+  // ---- routing table, flattened: most specific first ----
+  const nr = s.routes.length;
+  const rAddr = new Uint32Array(nr), rMask = new Uint32Array(nr), rProto = new Int32Array(nr), rPort = new Int32Array(nr), rSvc = new Int32Array(nr);
+  const rDefault = new Uint8Array(nr);
+  s.routes.forEach((r, i) => {
+    rAddr[i] = r.addr; rMask[i] = r.mask; rProto[i] = r.proto; rPort[i] = r.port; rSvc[i] = r.service; rDefault[i] = r.isDefault ? 1 : 0;
+  });
+  const svcInstances = s.services.map((sv) => Int32Array.from(sv.instances));
+  /** service index for (dst, proto, dport), or -1; the default route only when `withDefault` */
+  const lookup = (dst: number, proto: number, dport: number, withDefault: boolean): number => {
+    for (let i = 0; i < nr; i++) {
+      if (((dst & rMask[i]) >>> 0) !== rAddr[i]) continue;
+      if (rProto[i] !== 0 && rProto[i] !== proto) continue;
+      if (rPort[i] !== 0 && rPort[i] !== dport) continue;
+      if (rDefault[i] === 1 && !withDefault) continue;
+      return rSvc[i];
+    }
+    return -1;
+  };
+
+  // ---- per-client security: ACL and token bucket ----
+  const clients = s.clients;
+  const buckets = clients.map((c) => (c.pps > 0 || c.bps > 0 ? new TokenBucket(c.pps, c.bps, c.burst, ctx.now()) : null));
+  const aclOk = (c: ClientSpec, pi: PacketInfo): boolean => {
+    const src = pi.src;
+    let ok = false;
+    for (const p of c.sources) if (((src & p.mask) >>> 0) === p.addr) { ok = true; break; }
+    if (!ok) return false;
+    if (c.ports.length === 0 || (pi.proto !== 6 && pi.proto !== 17)) return true;
+    const sp = pi.sport;
+    for (const [f, t] of c.ports) if (sp >= f && sp <= t) return true;
+    return false;
+  };
+
+  // ---- egress: next hop on a link, resolved through that link's L3 (packets wait for ARP in a held handle) ----
+  const sendVia = (pkt: Packet, l3: L3, port: number, nh: number, txCounter: number): number => {
+    const e = l3.neighbor(nh);
+    if (e !== null) {
+      l3.writeL2(pkt, port, e);
+      cv[txCounter]++;
+      return port;
+    }
+    return ctx.defer(pkt, async (h) => {
+      const ok = await l3.resolve(port, nh);
+      const n = ok ? l3.neighbor(nh) : null;
+      if (n === null) {
+        cv[kNeighbor]++;
+        return Verdict.DROP;
+      }
+      l3.writeL2(h, port, n);
+      cv[txCounter]++;
+      return port;
+    });
+  };
+  const nics = s.nics;
+  /** the NIC port for `dst`: on-link first, else the first one with a gateway; -1 if none */
+  const nicFor = (dst: number): number => {
+    for (const n of nics) if (((dst ^ n.ip) & n.mask) === 0) return n.port;
+    for (const n of nics) if (n.gateway !== 0) return n.port;
+    return -1;
+  };
+  // A client's next hop is its first address (its stack answers ARP for it), whatever the destination.
+  const clientNextHop = clients.map((c) => c.sources[0].addr);
+  const clientTx = clients.map((_, i) => clientBase(i) + 1);
+  const toClient = (pkt: Packet, ci: number): number => {
+    cv[clientTx[ci]]++;
+    const port = clients[ci].port;
+    return sendVia(pkt, linkL3[port]!, port, clientNextHop[ci], kTxClient);
+  };
+
+  const pi = new PacketInfo({ verifyIpChecksum: true });
+  const checks = s.checks;
+
+  return {
+    onPacket(pkt: Packet, port: number): number {
+      const k = kind[port];
+      if (k === KIND_NONE) return Verdict.DROP;
+      const ci = clientOfPort[port];
+      cv[k === KIND_NIC ? kRxNic : kRxClient]++;
+      if (ci >= 0) cv[clientBase(ci)]++;
+      const l3 = linkL3[port]!;
+      const st = pi.parse(pkt);
+      if (st === ParseStatus.NotIpv4) {
+        const out = l3.handleNonIp(pkt, pi, port);
+        if (out < 0 && pi.etherType !== 0x0806) cv[kNonIp]++;
+        return out < 0 ? Verdict.DROP : out;
+      }
+      if (st !== ParseStatus.Ok) {
+        cv[parseDrop[st]]++;
+        return Verdict.DROP;
+      }
+      if (!l3.acceptsDst(pkt, port)) {
+        cv[kNotForUs]++;
+        return Verdict.DROP;
+      }
+      const dst = pi.dst >>> 0, src = pi.src >>> 0;
+      if (ours.has(dst)) {
+        const out = l3.echoReply(pkt, pi, port);
+        if (out >= 0) {
+          cv[kPing]++;
+          return out;
+        }
+        cv[kToEngine]++;
+        return Verdict.DROP;
+      }
+      if (checks.martians) {
+        if (martianSource(src) || ours.has(src)) { cv[kMartSrc]++; return Verdict.DROP; }
+        if (martianDestination(dst)) { cv[kMartDst]++; return Verdict.DROP; }
+      }
+      if (checks.l4Checksum && !l4ChecksumOk(pi)) {
+        cv[kBadL4]++;
+        return Verdict.DROP;
+      }
+      if (ci >= 0) {
+        const c = clients[ci];
+        if (!aclOk(c, pi)) {
+          cv[kAcl]++;
+          cv[clientBase(ci) + 2]++;
+          return Verdict.DROP;
+        }
+        const b = buckets[ci];
+        if (b !== null && !b.take(pi.frameLength, ctx.clock.now())) {
+          cv[kRate]++;
+          cv[clientBase(ci) + 3]++;
+          return Verdict.DROP;
+        }
+      }
+      // TTL: decremented with an incremental checksum update (RFC 1624); 0 or 1 is the end of the road.
+      const v = pi.view, l3o = pi.l3;
+      const word = v.getUint16(l3o + 8);
+      if (word >>> 8 <= 1) {
+        cv[kTtl]++;
+        return Verdict.DROP;
+      }
+      v.setUint16(l3o + 8, word - 0x100);
+      v.setUint16(l3o + 10, checksumUpdate16(v.getUint16(l3o + 10), word, word - 0x100));
+      // An ICMP error routes as the flow it quotes: the quoted datagram's source port is this packet's destination port.
+      const proto = pi.related ? pi.kProto : pi.proto;
+      const dport = pi.related ? pi.kSport : pi.dport;
+      const svc = lookup(dst, proto, dport, k === KIND_NIC);
+      if (svc >= 0) {
+        const inst = svcInstances[svc];
+        const h = tupleHash(pi.kProto, pi.kSrc, pi.kDst, pi.kSport, pi.kDport, protoHasPorts(pi.kProto));
+        const target = inst.length === 1 ? inst[0] : inst[h % inst.length];
+        if (target === ci) {
+          cv[kNoRoute]++; // a client's packet for its own service would loop
+          return Verdict.DROP;
+        }
+        return toClient(pkt, target);
+      }
+      if (k === KIND_NIC) {
+        cv[kNoRoute]++;
+        return Verdict.DROP;
+      }
+      const out = nicFor(dst);
+      if (out < 0) {
+        cv[kNoRoute]++;
+        return Verdict.DROP;
+      }
+      const nh = nicL3.nextHop(out, dst);
+      if (nh < 0) {
+        cv[kNoRoute]++;
+        return Verdict.DROP;
+      }
+      return sendVia(pkt, nicL3, out, nh, kTxNic);
+    },
+    afterBurst(): void {
+      const now = ctx.clock.now();
+      for (const l of allL3) l.tick(now);
+    },
+    pollAt(): number {
+      let t = Infinity;
+      for (const l of allL3) t = Math.min(t, l.pollAt());
+      return t;
+    },
+    counters(): Record<string, number> {
+      const r = counters.snapshot();
+      Object.assign(r, nicL3.snapshot('l3.nic.'));
+      clients.forEach((c, i) => {
+        Object.assign(r, linkL3[c.port]!.snapshot(`l3.${c.name}.`));
+        r[`client.${c.name}.resolved`] = linkL3[c.port]!.neighbor(clientNextHop[i]) !== null ? 1 : 0;
+      });
+      return r;
+    },
+  };
+}
+
+const app: AppModule<L3engineSettings> = {
+  name: 'l3engine',
+  settings(config: Config): L3engineSettings {
+    return parseL3engineSettings(config);
+  },
+  prepare(s: L3engineSettings, ports: PortInfo[]): L3engineSettings {
+    for (const c of s.clients) if (!ports[c.port]) throw new NetstarError('ERR_CONFIG', `l3engine: no port ${c.port}`);
+    return s;
+  },
+  createShard(ctx: ShardContext, s: L3engineSettings): ShardApp {
+    return createEngine(ctx, s);
+  },
+};
+export default app;
