@@ -31,6 +31,8 @@ export const l3engineSchema = z.object({
     address: cidr,
     /** addresses (or prefixes) the client owns: the only sources it may send from; the first is its next hop */
     addresses: z.array(z.union([ip, cidr])).min(1),
+    /** the client's MAC, for peers that do not answer ARP (testpmd): a static neighbour */
+    mac: z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'a MAC address like 02:00:00:00:00:01').optional(),
     /** TCP/UDP source ports it may send from (numbers or [from, to]); absent = any */
     ports: z.array(portRange).optional(),
     /** token bucket on what the client sends: packets and/or bits per second, burst in packets */
@@ -81,6 +83,8 @@ export interface ClientSpec {
   pps: number;
   bps: number;
   burst: number;
+  /** static MAC of the client (48-bit number), or -1 to resolve by ARP */
+  mac: number;
 }
 
 export interface NicSpec { port: number; ip: number; mask: number; gateway: number }
@@ -165,6 +169,7 @@ export function parseL3engineSettings(config: Config): L3engineSettings {
     return {
       name: c.name, port: c.port, ip: h.ip, mask: h.mask, sources, ports,
       pps: c.rate?.pps ?? 0, bps: c.rate?.bps ?? 0, burst: c.rate?.burst ?? 0,
+      mac: c.mac === undefined ? -1 : parseInt(c.mac.replace(/:/g, ''), 16),
     };
   });
   const svcByName = new Map<string, number>();

@@ -90,6 +90,7 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
     kind[c.port] = KIND_CLIENT;
     clientOfPort[c.port] = i;
     const l3 = new L3([{ port: c.port, ip: c.ip, mask: c.mask, gateway: 0, mac: macNumber(ctx.ports[c.port].mac) }], io, arpOpts);
+    if (c.mac >= 0) l3.addStatic(c.sources[0].addr, c.mac, c.port);
     linkL3[c.port] = l3;
     allL3.push(l3);
     ours.add(c.ip);
