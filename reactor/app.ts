@@ -61,4 +61,5 @@ export const APPS: Record<string, string> = {
   'ovs-nat': 'apps/ovs-nat/index',
   'load-balancer': 'apps/load-balancer/index',
   l3engine: 'apps/l3engine/index',
+  l3reflect: 'apps/l3engine/reflect',
 };

@@ -23,6 +23,8 @@ export const l3engineSchema = z.object({
     port: z.number().int().min(0),
     address: cidr,
     gateway: ip.optional(),
+    /** static neighbours on the port (next hops that answer no ARP, e.g. a pcap or null device) */
+    neighbors: z.array(z.object({ ip, mac: z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'a MAC address like 02:00:00:00:00:01') }).strict()).default([]),
   }).strict()).min(1, 'at least one NIC port'),
   /** one client per net_memif port (server role); `address` is the engine's on the link (the client's gateway) */
   clients: z.array(z.object({
@@ -87,7 +89,7 @@ export interface ClientSpec {
   mac: number;
 }
 
-export interface NicSpec { port: number; ip: number; mask: number; gateway: number }
+export interface NicSpec { port: number; ip: number; mask: number; gateway: number; neighbors: { ip: number; mac: number }[] }
 
 export interface RouteSpec {
   addr: number;
@@ -152,7 +154,12 @@ export function parseL3engineSettings(config: Config): L3engineSettings {
     const gw = n.gateway === undefined ? 0 : parseIp(n.gateway);
     if (gw === null) bad(`nics[${i}].gateway: '${n.gateway}' is not a valid address`);
     if (gw !== 0 && ((gw ^ h.ip) & h.mask) !== 0) bad(`nics[${i}].gateway: ${n.gateway} is not inside ${n.address}`);
-    return { port: n.port, ip: h.ip, mask: h.mask, gateway: gw >>> 0 };
+    const neighbors = n.neighbors.map((e, k) => {
+      const a = parseIp(e.ip);
+      if (a === null) bad(`nics[${i}].neighbors[${k}].ip: '${e.ip}' is not a valid address`);
+      return { ip: a >>> 0, mac: parseInt(e.mac.replace(/:/g, ''), 16) };
+    });
+    return { port: n.port, ip: h.ip, mask: h.mask, gateway: gw >>> 0, neighbors };
   });
   const byName = new Map<string, number>();
   const clients: ClientSpec[] = a.clients.map((c, i) => {

@@ -82,6 +82,7 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
   const arpOpts = s.arp;
   const nicPorts: L3Port[] = s.nics.map((n) => ({ port: n.port, ip: n.ip, mask: n.mask, gateway: n.gateway, mac: macNumber(ctx.ports[n.port].mac) }));
   const nicL3 = new L3(nicPorts, io, arpOpts);
+  for (const n of s.nics) for (const e of n.neighbors) nicL3.addStatic(e.ip, e.mac, n.port);
   const linkL3: (L3 | null)[] = new Array<L3 | null>(nports).fill(null);
   const allL3: L3[] = [nicL3];
   for (const n of s.nics) kind[n.port] = KIND_NIC;
