@@ -62,6 +62,15 @@ export const l3engineSchema = z.object({
     /** drop martian sources and destinations (counted) */
     martians: z.boolean().default(true),
   }).strict().default({}),
+  /**
+   * Client liveness: every `intervalMs` the engine asks each client (not those with a static MAC) for its
+   * address by ARP; a client not heard from for `timeoutMs` is down — its instances leave their services until
+   * it answers again. 0 turns probing off (clients are then always up).
+   */
+  liveness: z.object({
+    intervalMs: z.number().int().min(0).default(200),
+    timeoutMs: z.number().int().min(1).default(1000),
+  }).strict().default({}),
   arp: z.object({
     retryMs: z.number().int().min(10).default(300),
     tries: z.number().int().min(1).default(4),
@@ -112,6 +121,7 @@ export interface L3engineSettings {
   /** sorted most specific first */
   routes: RouteSpec[];
   checks: { l4Checksum: boolean; martians: boolean };
+  liveness: { intervalMs: number; timeoutMs: number };
   arp: { retryMs: number; tries: number; refreshMs: number; maxWaiting: number };
 }
 
@@ -209,5 +219,6 @@ export function parseL3engineSettings(config: Config): L3engineSettings {
   if (new Set(routes.map(key)).size !== routes.length) bad('routes: two routes have the same prefix, protocol and port');
   // Specificity: prefix length, then protocol, then port; the default last.
   routes.sort((x, y) => (y.len - x.len) || ((y.proto ? 1 : 0) - (x.proto ? 1 : 0)) || ((y.port ? 1 : 0) - (x.port ? 1 : 0)));
-  return { nics, clients, services, routes, checks: a.checks, arp: a.arp };
+  if (a.liveness.intervalMs > 0 && a.liveness.timeoutMs <= a.liveness.intervalMs) bad(`liveness: timeoutMs (${a.liveness.timeoutMs}) must exceed intervalMs (${a.liveness.intervalMs})`);
+  return { nics, clients, services, routes, checks: a.checks, liveness: a.liveness, arp: a.arp };
 }

@@ -11,6 +11,7 @@ import { PacketInfo, ParseStatus } from '../../net/flow/packet-info';
 import { protoHasPorts, tupleHash } from '../../net/flow/tuple';
 import { CounterSet } from '../../net/flow/counters';
 import { checksumUpdate16 } from '../../net/wire/checksum';
+import { ArpOperation, ArpView } from '../../net/wire/arp';
 import { L3, type L3Io, type L3Port } from '../ovs-nat/l3';
 import { l4ChecksumOk } from '../ovs-nat/nat';
 import { parseL3engineSettings, type ClientSpec, type L3engineSettings } from './config';
@@ -23,7 +24,7 @@ export const ENGINE_COUNTERS = [
   'rx.nic', 'rx.client', 'tx.nic', 'tx.client',
   'drop.truncated', 'drop.malformed', 'drop.badIpChecksum', 'drop.fragment', 'drop.unsupportedIcmp', 'drop.nonIp',
   'drop.notForUs', 'drop.badL4Checksum', 'drop.martianSrc', 'drop.martianDst', 'drop.ttl', 'drop.toEngine',
-  'drop.noRoute', 'drop.acl', 'drop.rate', 'drop.neighbor', 'ping.replies',
+  'drop.noRoute', 'drop.acl', 'drop.rate', 'drop.neighbor', 'drop.serviceDown', 'ping.replies', 'probes.sent', 'probes.allocFailed',
 ] as const;
 type EngineCounter = (typeof ENGINE_COUNTERS)[number];
 const PARSE_DROP: Record<number, EngineCounter> = {
@@ -34,7 +35,7 @@ const PARSE_DROP: Record<number, EngineCounter> = {
   [ParseStatus.UnsupportedIcmp]: 'drop.unsupportedIcmp',
 };
 /** per-client counters, in this order from clientBase(i) */
-const CLIENT_COUNTERS = ['rx', 'tx', 'drop.acl', 'drop.rate'] as const;
+const CLIENT_COUNTERS = ['rx', 'tx', 'drop.acl', 'drop.rate', 'downs'] as const;
 
 const KIND_NONE = 0, KIND_NIC = 1, KIND_CLIENT = 2;
 
@@ -68,6 +69,7 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
   const kNonIp = K('drop.nonIp'), kNotForUs = K('drop.notForUs'), kBadL4 = K('drop.badL4Checksum');
   const kMartSrc = K('drop.martianSrc'), kMartDst = K('drop.martianDst'), kTtl = K('drop.ttl'), kToEngine = K('drop.toEngine');
   const kNoRoute = K('drop.noRoute'), kAcl = K('drop.acl'), kRate = K('drop.rate'), kNeighbor = K('drop.neighbor'), kPing = K('ping.replies');
+  const kSvcDown = K('drop.serviceDown'), kProbes = K('probes.sent'), kProbeAlloc = K('probes.allocFailed');
   const parseDrop = new Int32Array(8).fill(-1);
   for (const [st, name] of Object.entries(PARSE_DROP)) parseDrop[Number(st)] = K(name);
   const clientBases = s.clients.map((c) => counters.index(`client.${c.name}.rx`));
@@ -130,6 +132,61 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
     const sp = pi.sport;
     for (const [f, t] of c.ports) if (sp >= f && sp <= t) return true;
     return false;
+  };
+
+  // ---- liveness: ARP probes to each client's address; its answers (learned by the link's L3) keep it up ----
+  const live = s.liveness;
+  const up = new Uint8Array(clients.length);
+  const probed = clients.map((c) => live.intervalMs > 0 && c.mac < 0);
+  clients.forEach((_, i) => { if (!probed[i]) up[i] = 1; });
+  const arpV = new ArpView();
+  let nextProbe = 0;
+  const probe = (ci: number): void => {
+    const c = clients[ci], l3 = linkL3[c.port]!, nh = clientNextHop[ci];
+    const h = ctx.allocPacket(60);
+    if (h === null) {
+      cv[kProbeAlloc]++;
+      return;
+    }
+    const v = h.view, o = h.offset, mine = l3.portMac(c.port);
+    // Unicast to the MAC we know (as a neighbour reachability check does), broadcast before the first answer.
+    const known = l3.macOf(nh);
+    for (let k = 0; k < 60; k++) v.setUint8(o + k, 0);
+    if (known >= 0) {
+      v.setUint16(o, Math.floor(known / 0x100000000));
+      v.setUint32(o + 2, known % 0x100000000);
+    } else {
+      v.setUint16(o, 0xffff);
+      v.setUint32(o + 2, 0xffffffff);
+    }
+    v.setUint16(o + 6, Math.floor(mine / 0x100000000));
+    v.setUint32(o + 8, mine % 0x100000000);
+    v.setUint16(o + 12, 0x0806);
+    arpV.wrap(h.bytes, o + 14, 28).fill(ArpOperation.Request, mine, c.ip, 0, nh);
+    cv[kProbes]++;
+    ctx.send(h, c.port);
+  };
+  const checkLiveness = (now: number): void => {
+    if (live.intervalMs === 0 || now < nextProbe) return;
+    nextProbe = now + live.intervalMs;
+    for (let i = 0; i < clients.length; i++) {
+      if (!probed[i]) continue;
+      const e = linkL3[clients[i].port]!.neighbor(clientNextHop[i]);
+      const isUp = e !== null && now - e.learnedAt <= live.timeoutMs ? 1 : 0;
+      if (up[i] === 1 && isUp === 0) cv[clientBase(i) + 4]++;
+      up[i] = isUp;
+      probe(i);
+    }
+  };
+  /** The instance for flow hash `h`: its slot if up, else the next one up (flows of live instances stay put); -1 if none. */
+  const pick = (inst: Int32Array, h: number): number => {
+    const n = inst.length;
+    const first = h % n;
+    for (let k = 0; k < n; k++) {
+      const c = inst[(first + k) % n];
+      if (up[c] === 1) return c;
+    }
+    return -1;
   };
 
   // ---- egress: next hop on a link, resolved through that link's L3 (packets wait for ARP in a held handle) ----
@@ -239,9 +296,12 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
       const dport = pi.related ? pi.kSport : pi.dport;
       const svc = lookup(dst, proto, dport, k === KIND_NIC);
       if (svc >= 0) {
-        const inst = svcInstances[svc];
         const h = tupleHash(pi.kProto, pi.kSrc, pi.kDst, pi.kSport, pi.kDport, protoHasPorts(pi.kProto));
-        const target = inst.length === 1 ? inst[0] : inst[h % inst.length];
+        const target = pick(svcInstances[svc], h);
+        if (target < 0) {
+          cv[kSvcDown]++;
+          return Verdict.DROP;
+        }
         if (target === ci) {
           cv[kNoRoute]++; // a client's packet for its own service would loop
           return Verdict.DROP;
@@ -267,9 +327,10 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
     afterBurst(): void {
       const now = ctx.clock.now();
       for (const l of allL3) l.tick(now);
+      checkLiveness(now);
     },
     pollAt(): number {
-      let t = Infinity;
+      let t = live.intervalMs > 0 ? nextProbe : Infinity;
       for (const l of allL3) t = Math.min(t, l.pollAt());
       return t;
     },
@@ -279,6 +340,7 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
       clients.forEach((c, i) => {
         Object.assign(r, linkL3[c.port]!.snapshot(`l3.${c.name}.`));
         r[`client.${c.name}.resolved`] = linkL3[c.port]!.neighbor(clientNextHop[i]) !== null ? 1 : 0;
+        r[`client.${c.name}.up`] = up[i];
       });
       return r;
     },

@@ -5,12 +5,13 @@
 // given is dropped by the ACL, a client over its rate is cut to its token bucket; every drop is counted and no
 // process leaks an mbuf.
 import * as fs from 'fs';
+import * as path from 'path';
 import { withTopology, type Topology } from '../helpers/netns';
 import type { ManagedProcess } from '../helpers/proc';
 import { waitFor } from '../helpers/wait';
 import { appCounters, filePrefix, startAppIn, stopChecked, tmpDir, writeJson } from '../helpers/netstar';
 import {
-  ECHO_IP, ENGINE_NIC, TP_IP, WEB_VIP, buildL3Topology, clientConfig, engineConfig, startClient, startTestpmdReflector, udpProbe,
+  ECHO_IP, ENGINE_NIC, TP_IP, WEB_VIP, buildL3Topology, clientConfig, engineConfig, memifVdev, sockPath, startClient, startTestpmdReflector, udpProbe,
 } from './topo';
 
 const PY = '/usr/bin/python3';
@@ -165,4 +166,89 @@ print(json.dumps({'got': got}), flush=True)
       expect(se.app['drop.rate']).toBe(se.app['client.c3.drop.rate']);
     });
   }, 180000);
+
+  test('client lifecycle: a SIGKILLed instance goes down (its flows move, a solo service drops and counts), the other instance\'s connection is unaffected, a restart reconnects; a wrong memif secret is refused', async () => {
+    await withTopology('l3e3', async (topo: Topology) => {
+      await buildL3Topology(topo, ['c1', 'c2', 'cx']);
+      const ecfg = engineConfig(dir, filePrefix('l3k'), [
+        { name: 'c1', addresses: [WEB_VIP] },
+        { name: 'c2', addresses: [WEB_VIP] },
+      ], {
+        services: [{ name: 'web', instances: ['c1', 'c2'] }, { name: 'solo', instances: ['c1'] }],
+        routes: [
+          { prefix: `${WEB_VIP}/32`, proto: 'tcp', port: 80, service: 'web' },
+          { prefix: `${WEB_VIP}/32`, proto: 'udp', port: 5000, service: 'solo' },
+        ],
+        liveness: { intervalMs: 100, timeoutMs: 500 },
+      });
+      // c1's link carries a memif secret; the clients must present it
+      const vd = (ecfg.eal as { vdevs: string[] }).vdevs;
+      vd[1] += ',secret=c1-s3cret';
+      const eng = await startAppIn(topo, 'eng', 'l3engine', writeJson(dir, 'eng3.json', ecfg));
+      const c1cfg = (secret: string, tag: string): Record<string, unknown> => {
+        const c = clientConfig(dir, filePrefix(tag), 'c1', '02:c0:00:00:00:01', WEB_VIP, { routes: { '/': 'instance c1\n' } });
+        (c.eal as { vdevs: string[] }).vdevs[0] += `,secret=${secret}`;
+        return c;
+      };
+      // A wrong secret (testpmd as the client: its memif log says why it was refused): the engine's memif refuses
+      // the connection with 'Incorrect secret'; c1 stays down.
+      const bad = topo.spawn('cx', 'dpdk-testpmd', ['-l', '0,1', '--no-pci', '--no-huge', '-m', '256', `--file-prefix=${filePrefix('cx')}`,
+        `--vdev=${memifVdev(0, 'client', sockPath(dir, 'c1'), '02:c0:00:00:00:0f')},secret=wrong`, '--log-level=pmd.net.memif:debug',
+        '--', '--forward-mode=rxonly', '--total-num-mbufs=2048', '--stats-period', '1']);
+      await bad.waitForOutput(/Disconnect received: Incorrect secret/, 20000);
+      expect(appCounters(eng)['client.c1.up'] ?? 0).toBe(0);
+      await stopTestpmd(bad);
+
+      let c1 = await startClient(topo, dir, 'c1', 'httpd', c1cfg('c1-s3cret', 'c1k'));
+      const c2 = await startClient(topo, dir, 'c2', 'httpd', clientConfig(dir, filePrefix('c2k'), 'c2', '02:c0:00:00:00:02', WEB_VIP, { routes: { '/': 'instance c2\n' } }));
+      await waitFor(() => appCounters(eng)['client.c1.up'] === 1 && appCounters(eng)['client.c2.up'] === 1, { timeoutMs: 20000, what: 'both clients up' });
+      const both = JSON.parse((await topo.exec('h', PY, STICKY(16, 2), { timeoutMs: 60000 })).stdout) as string[][];
+      expect(new Set(both.map((x) => x[0]))).toEqual(new Set(['instance c1', 'instance c2']));
+
+      // A keep-alive connection on c2 that keeps asking while c1 is killed.
+      const go = path.join(dir, 'go');
+      const longConn = topo.spawn('h', PY, ['-c', `
+import http.client, json, time, os
+while True:
+    h = http.client.HTTPConnection('${WEB_VIP}', 80, timeout=5)
+    h.request('GET', '/'); body = h.getresponse().read().decode().strip()
+    if body == 'instance c2': break
+    h.close()
+print('on c2', flush=True)
+while not os.path.exists('${go}'): time.sleep(0.01)
+bad = 0
+for i in range(150):
+    h.request('GET', '/'); body = h.getresponse().read().decode().strip()
+    if body != 'instance c2': bad += 1
+    time.sleep(0.01)
+print(json.dumps({'bad': bad}), flush=True)
+`]);
+      await longConn.waitForOutput(/on c2/, 20000);
+      fs.writeFileSync(go, '');
+      c1.kill();
+      await c1.exited;
+      await waitFor(() => appCounters(eng)['client.c1.up'] === 0, { timeoutMs: 10000, what: 'c1 seen down' });
+      const lc = await longConn.exited;
+      expect(lc.code).toBe(0);
+      expect(JSON.parse(longConn.stdout().trim().split('\n').pop()!)).toEqual({ bad: 0 });
+      // New connections all land on c2; the solo service's datagrams are dropped and counted.
+      const after = JSON.parse((await topo.exec('h', PY, STICKY(12, 2), { timeoutMs: 60000 })).stdout) as string[][];
+      expect(after.every((x) => x.length === 1 && x[0] === 'instance c2')).toBe(true);
+      const downBefore = appCounters(eng)['drop.serviceDown'] ?? 0;
+      const solo = JSON.parse((await topo.exec('h', PY, udpProbe(WEB_VIP, 5000, 44000, 7, 0.2), { timeoutMs: 30000 })).stdout) as { ok: number };
+      expect(solo.ok).toBe(0);
+      await waitFor(() => (appCounters(eng)['drop.serviceDown'] ?? 0) - downBefore >= 7, { timeoutMs: 5000, what: 'solo drops counted' });
+      expect((appCounters(eng)['drop.serviceDown'] ?? 0) - downBefore).toBe(7);
+      expect(appCounters(eng)['client.c1.downs']).toBe(1);
+
+      // Restart: c1 reconnects to the same socket and serves again.
+      c1 = await startClient(topo, dir, 'c1', 'httpd', c1cfg('c1-s3cret', 'c1k2'));
+      await waitFor(() => appCounters(eng)['client.c1.up'] === 1, { timeoutMs: 20000, what: 'c1 up again' });
+      const again = JSON.parse((await topo.exec('h', PY, STICKY(16, 2), { timeoutMs: 60000 })).stdout) as string[][];
+      expect(new Set(again.map((x) => x[0]))).toEqual(new Set(['instance c1', 'instance c2']));
+      await stopChecked(c1);
+      await stopChecked(c2);
+      await stopChecked(eng);
+    });
+  }, 240000);
 });
