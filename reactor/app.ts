@@ -62,4 +62,5 @@ export const APPS: Record<string, string> = {
   'load-balancer': 'apps/load-balancer/index',
   l3engine: 'apps/l3engine/index',
   l3reflect: 'apps/l3engine/reflect',
+  httpfilter: 'apps/l3engine/httpfilter',
 };
