@@ -43,19 +43,19 @@ export const l3engineSchema = z.object({
       bps: z.number().positive().optional(),
       burst: z.number().int().min(1).default(64),
     }).strict().optional(),
-  }).strict()).min(1, 'at least one client'),
+  }).strict()).default([]),
   services: z.array(z.object({
     name: z.string().regex(NAME_RE, 'a name of letters, digits, - and _ (starting with a letter)'),
     /** client names; a flow is pinned to one of them by the symmetric tuple hash */
     instances: z.array(z.string()).min(1),
-  }).strict()).min(1, 'at least one service'),
+  }).strict()).default([]),
   /** most specific first: longer prefix, then a protocol, then a port; 'default' matches what nothing else does */
   routes: z.array(z.object({
     prefix: z.union([cidr, z.literal('default')]),
     proto: proto.optional(),
     port: z.number().int().min(1).max(65535).optional(),
     service: z.string(),
-  }).strict()).min(1, 'at least one route'),
+  }).strict()).default([]),
   checks: z.object({
     /** drop TCP/UDP/ICMP with a wrong checksum (counted) */
     l4Checksum: z.boolean().default(true),
@@ -71,6 +71,13 @@ export const l3engineSchema = z.object({
     intervalMs: z.number().int().min(0).default(200),
     timeoutMs: z.number().int().min(1).default(1000),
   }).strict().default({}),
+  /**
+   * A JSON file with `clients`, `services` and/or `routes` replacing those above while the engine runs: checked
+   * every `reloadMs` and applied when it changes and validates (a client may take any net_memif port no NIC uses,
+   * so spare memif ports in the config are slots for clients added later).
+   */
+  controlFile: z.string().min(1).optional(),
+  reloadMs: z.number().int().min(20).default(200),
   arp: z.object({
     retryMs: z.number().int().min(10).default(300),
     tries: z.number().int().min(1).default(4),
@@ -123,6 +130,11 @@ export interface L3engineSettings {
   checks: { l4Checksum: boolean; martians: boolean };
   liveness: { intervalMs: number; timeoutMs: number };
   arp: { retryMs: number; tries: number; refreshMs: number; maxWaiting: number };
+  controlFile: string | null;
+  reloadMs: number;
+  /** what a control file is validated against: the config's port names and app object */
+  portNames: string[];
+  base: Record<string, unknown>;
 }
 
 const PROTO = { tcp: 6, udp: 17, icmp: 1 } as const;
@@ -145,12 +157,28 @@ function hostOf(text: string, what: string): { ip: number; mask: number } {
 
 /** Validates `config.app` for l3engine; every cross-reference is checked here, once. */
 export function parseL3engineSettings(config: Config): L3engineSettings {
-  const r = l3engineSchema.safeParse(config.app);
-  if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for l3engine:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
-  const a = r.data;
-  const nports = config.ports.length;
   // Neighbours and token buckets live in one shard; several shards would each hold a partial view.
   if (config.shards !== 1) bad(`shards: the engine runs on one shard (its neighbour tables and rate limiters are per shard), got ${String(config.shards)}`);
+  return parseApp(config.app, config.ports.map((p) => p.name));
+}
+
+/** The keys a control file may replace. */
+export const CONTROL_KEYS = ['clients', 'services', 'routes'] as const;
+
+/** Validates a control file's object against the running engine's base settings (throws NetstarError). */
+export function parseControl(obj: unknown, s: L3engineSettings): L3engineSettings {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) bad('control file: a JSON object with clients, services and/or routes');
+  for (const k of Object.keys(obj)) if (!(CONTROL_KEYS as readonly string[]).includes(k)) bad(`control file: unknown key '${k}' (only ${CONTROL_KEYS.join(', ')})`);
+  const next = parseApp({ ...s.base, ...(obj as Record<string, unknown>) }, s.portNames);
+  next.base = s.base;
+  return next;
+}
+
+function parseApp(app: unknown, portNames: string[]): L3engineSettings {
+  const r = l3engineSchema.safeParse(app);
+  if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for l3engine:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+  const a = r.data;
+  const nports = portNames.length;
   const used = new Map<number, string>();
   const usePort = (p: number, who: string): void => {
     if (p >= nports) bad(`${who}: port ${p} is beyond the ${nports} configured ports`);
@@ -174,7 +202,7 @@ export function parseL3engineSettings(config: Config): L3engineSettings {
   const byName = new Map<string, number>();
   const clients: ClientSpec[] = a.clients.map((c, i) => {
     usePort(c.port, `clients[${i}] (${c.name})`);
-    const vdev = config.ports[c.port].name;
+    const vdev = portNames[c.port];
     if (!vdev.startsWith('net_memif')) bad(`clients[${i}] (${c.name}): port ${c.port} is '${vdev}', not a net_memif port`);
     if (byName.has(c.name)) bad(`clients[${i}]: the name '${c.name}' is used twice`);
     byName.set(c.name, i);
@@ -220,5 +248,8 @@ export function parseL3engineSettings(config: Config): L3engineSettings {
   // Specificity: prefix length, then protocol, then port; the default last.
   routes.sort((x, y) => (y.len - x.len) || ((y.proto ? 1 : 0) - (x.proto ? 1 : 0)) || ((y.port ? 1 : 0) - (x.port ? 1 : 0)));
   if (a.liveness.intervalMs > 0 && a.liveness.timeoutMs <= a.liveness.intervalMs) bad(`liveness: timeoutMs (${a.liveness.timeoutMs}) must exceed intervalMs (${a.liveness.intervalMs})`);
-  return { nics, clients, services, routes, checks: a.checks, liveness: a.liveness, arp: a.arp };
+  return {
+    nics, clients, services, routes, checks: a.checks, liveness: a.liveness, arp: a.arp,
+    controlFile: a.controlFile ?? null, reloadMs: a.reloadMs, portNames, base: app as Record<string, unknown>,
+  };
 }

@@ -2,6 +2,7 @@
 // routes packets from the network to services (prefix, protocol, port), pins each flow to one instance of the
 // service by the symmetric tuple hash, and routes what clients send back out; L3/L4 checks, per-client ACL and
 // rate limit, a counter for every drop. ARP and ping for its own addresses come from the shared L3 hop.
+import * as fs from 'fs';
 import { NetstarError, type PortInfo } from '../../native';
 import type { Config } from '../../reactor/config';
 import { Verdict, type AppModule, type ShardApp } from '../../reactor/app';
@@ -14,7 +15,7 @@ import { checksumUpdate16 } from '../../net/wire/checksum';
 import { ArpOperation, ArpView } from '../../net/wire/arp';
 import { L3, type L3Io, type L3Port } from '../ovs-nat/l3';
 import { l4ChecksumOk } from '../ovs-nat/nat';
-import { parseL3engineSettings, type ClientSpec, type L3engineSettings } from './config';
+import { parseControl, parseL3engineSettings, type ClientSpec, type L3engineSettings } from './config';
 import { TokenBucket } from './token-bucket';
 
 export { parseL3engineSettings } from './config';
@@ -24,7 +25,8 @@ export const ENGINE_COUNTERS = [
   'rx.nic', 'rx.client', 'tx.nic', 'tx.client',
   'drop.truncated', 'drop.malformed', 'drop.badIpChecksum', 'drop.fragment', 'drop.unsupportedIcmp', 'drop.nonIp',
   'drop.notForUs', 'drop.badL4Checksum', 'drop.martianSrc', 'drop.martianDst', 'drop.ttl', 'drop.toEngine',
-  'drop.noRoute', 'drop.acl', 'drop.rate', 'drop.neighbor', 'drop.serviceDown', 'ping.replies', 'probes.sent', 'probes.allocFailed',
+  'drop.noRoute', 'drop.acl', 'drop.rate', 'drop.neighbor', 'drop.serviceDown', 'drop.unassigned', 'ping.replies', 'probes.sent',
+  'probes.allocFailed', 'control.reloads', 'control.errors',
 ] as const;
 type EngineCounter = (typeof ENGINE_COUNTERS)[number];
 const PARSE_DROP: Record<number, EngineCounter> = {
@@ -55,13 +57,26 @@ function macNumber(mac: string): number {
   return parseInt(mac.replace(/:/g, ''), 16);
 }
 
-export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
+/** One net_memif port's client as the data path sees it (replaced whole when a control file changes it). */
+interface Link {
+  spec: ClientSpec;
+  l3: L3;
+  nextHop: number;
+  bucket: TokenBucket | null;
+  probed: boolean;
+  up: number;
+}
+
+export function createEngine(ctx: ShardContext, s0: L3engineSettings): ShardApp {
   const nports = ctx.ports.length;
+  let s = s0;
   const kind = new Int8Array(nports);
-  const clientOfPort = new Int32Array(nports).fill(-1);
+  const memifPorts: number[] = [];
+  s.portNames.forEach((n, i) => { if (n.startsWith('net_memif') && !s.nics.some((x) => x.port === i)) memifPorts.push(i); });
+  // Counters per memif port (a port's client may change at run time); reported under the client's name.
   const counters = new CounterSet<string>([
     ...ENGINE_COUNTERS,
-    ...s.clients.flatMap((c) => CLIENT_COUNTERS.map((k) => `client.${c.name}.${k}`)),
+    ...memifPorts.flatMap((p) => CLIENT_COUNTERS.map((k) => `port${p}.${k}`)),
   ]);
   const cv = counters.v;
   const K = (n: EngineCounter): number => counters.index(n);
@@ -69,11 +84,13 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
   const kNonIp = K('drop.nonIp'), kNotForUs = K('drop.notForUs'), kBadL4 = K('drop.badL4Checksum');
   const kMartSrc = K('drop.martianSrc'), kMartDst = K('drop.martianDst'), kTtl = K('drop.ttl'), kToEngine = K('drop.toEngine');
   const kNoRoute = K('drop.noRoute'), kAcl = K('drop.acl'), kRate = K('drop.rate'), kNeighbor = K('drop.neighbor'), kPing = K('ping.replies');
-  const kSvcDown = K('drop.serviceDown'), kProbes = K('probes.sent'), kProbeAlloc = K('probes.allocFailed');
+  const kSvcDown = K('drop.serviceDown'), kProbes = K('probes.sent'), kProbeAlloc = K('probes.allocFailed'), kUnassigned = K('drop.unassigned');
+  const kReloads = K('control.reloads'), kReloadErrors = K('control.errors');
   const parseDrop = new Int32Array(8).fill(-1);
   for (const [st, name] of Object.entries(PARSE_DROP)) parseDrop[Number(st)] = K(name);
-  const clientBases = s.clients.map((c) => counters.index(`client.${c.name}.rx`));
-  const clientBase = (i: number): number => clientBases[i];
+  /** first per-port counter of a memif port (rx, tx, drop.acl, drop.rate, downs follow) */
+  const base = new Int32Array(nports).fill(-1);
+  for (const p of memifPorts) base[p] = counters.index(`port${p}.rx`);
 
   // ---- the shared L3 hop: one for the NIC side, one per client link (each link answers for the client's gateway) ----
   const io: L3Io = {
@@ -85,29 +102,53 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
   const nicPorts: L3Port[] = s.nics.map((n) => ({ port: n.port, ip: n.ip, mask: n.mask, gateway: n.gateway, mac: macNumber(ctx.ports[n.port].mac) }));
   const nicL3 = new L3(nicPorts, io, arpOpts);
   for (const n of s.nics) for (const e of n.neighbors) nicL3.addStatic(e.ip, e.mac, n.port);
-  const linkL3: (L3 | null)[] = new Array<L3 | null>(nports).fill(null);
-  const allL3: L3[] = [nicL3];
   for (const n of s.nics) kind[n.port] = KIND_NIC;
-  const ours = new Set<number>(s.nics.map((n) => n.ip));
-  s.clients.forEach((c, i) => {
-    kind[c.port] = KIND_CLIENT;
-    clientOfPort[c.port] = i;
-    const l3 = new L3([{ port: c.port, ip: c.ip, mask: c.mask, gateway: 0, mac: macNumber(ctx.ports[c.port].mac) }], io, arpOpts);
-    if (c.mac >= 0) l3.addStatic(c.sources[0].addr, c.mac, c.port);
-    linkL3[c.port] = l3;
-    allL3.push(l3);
-    ours.add(c.ip);
-  });
-  for (const n of s.nics) linkL3[n.port] = nicL3;
+  for (const p of memifPorts) kind[p] = KIND_CLIENT;
+  const nics = s.nics;
+  const live = s.liveness;
 
-  // ---- routing table, flattened: most specific first ----
-  const nr = s.routes.length;
-  const rAddr = new Uint32Array(nr), rMask = new Uint32Array(nr), rProto = new Int32Array(nr), rPort = new Int32Array(nr), rSvc = new Int32Array(nr);
-  const rDefault = new Uint8Array(nr);
-  s.routes.forEach((r, i) => {
-    rAddr[i] = r.addr; rMask[i] = r.mask; rProto[i] = r.proto; rPort[i] = r.port; rSvc[i] = r.service; rDefault[i] = r.isDefault ? 1 : 0;
-  });
-  const svcInstances = s.services.map((sv) => Int32Array.from(sv.instances));
+  // ---- clients, services, routes: rebuilt together from settings (at start and on each control-file change) ----
+  const links: (Link | null)[] = new Array<Link | null>(nports).fill(null);
+  let ours = new Set<number>();
+  let nr = 0;
+  let rAddr = new Uint32Array(0), rMask = new Uint32Array(0), rProto = new Int32Array(0), rPort = new Int32Array(0), rSvc = new Int32Array(0);
+  let rDefault = new Uint8Array(0);
+  /** per service: the memif ports of its instances */
+  let svcPorts: Int32Array[] = [];
+  const apply = (next: L3engineSettings): void => {
+    const keep = new Map<number, Link>();
+    for (const l of links) if (l !== null) keep.set(l.spec.port, l);
+    links.fill(null);
+    for (const c of next.clients) {
+      const old = keep.get(c.port);
+      const nextHop = c.sources[0].addr;
+      let link: Link;
+      // The link's L3 (and what it learned) stays while the client's addresses on the link do not change.
+      if (old !== undefined && old.spec.ip === c.ip && old.spec.mask === c.mask && old.nextHop === nextHop && old.spec.mac === c.mac) {
+        link = old;
+        link.spec = c;
+        if (old.spec.pps !== c.pps || old.spec.bps !== c.bps || old.spec.burst !== c.burst) link.bucket = c.pps > 0 || c.bps > 0 ? new TokenBucket(c.pps, c.bps, c.burst, ctx.now()) : null;
+      } else {
+        const l3 = new L3([{ port: c.port, ip: c.ip, mask: c.mask, gateway: 0, mac: macNumber(ctx.ports[c.port].mac) }], io, arpOpts);
+        l3.now = ctx.now();
+        if (c.mac >= 0) l3.addStatic(nextHop, c.mac, c.port);
+        const probed = live.intervalMs > 0 && c.mac < 0;
+        link = { spec: c, l3, nextHop, bucket: c.pps > 0 || c.bps > 0 ? new TokenBucket(c.pps, c.bps, c.burst, ctx.now()) : null, probed, up: probed ? 0 : 1 };
+      }
+      links[c.port] = link;
+    }
+    ours = new Set<number>([...nics.map((n) => n.ip), ...next.clients.map((c) => c.ip)]);
+    nr = next.routes.length;
+    rAddr = new Uint32Array(nr); rMask = new Uint32Array(nr); rProto = new Int32Array(nr); rPort = new Int32Array(nr); rSvc = new Int32Array(nr);
+    rDefault = new Uint8Array(nr);
+    next.routes.forEach((r, i) => {
+      rAddr[i] = r.addr; rMask[i] = r.mask; rProto[i] = r.proto; rPort[i] = r.port; rSvc[i] = r.service; rDefault[i] = r.isDefault ? 1 : 0;
+    });
+    svcPorts = next.services.map((sv) => Int32Array.from(sv.instances.map((ci) => next.clients[ci].port)));
+    s = next;
+  };
+  apply(s);
+
   /** service index for (dst, proto, dport), or -1; the default route only when `withDefault` */
   const lookup = (dst: number, proto: number, dport: number, withDefault: boolean): number => {
     for (let i = 0; i < nr; i++) {
@@ -120,9 +161,28 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
     return -1;
   };
 
+  // ---- the control file: polled, validated whole, applied whole ----
+  let nextReload = 0, controlMtime = -1;
+  const checkControl = (now: number): void => {
+    if (s.controlFile === null || now < nextReload) return;
+    nextReload = now + s.reloadMs;
+    let m: number;
+    try {
+      m = fs.statSync(s.controlFile).mtimeMs;
+    } catch {
+      return; // not there (yet): the settings from the config stay
+    }
+    if (m === controlMtime) return;
+    controlMtime = m;
+    try {
+      apply(parseControl(JSON.parse(fs.readFileSync(s.controlFile, 'utf8')), s));
+      cv[kReloads]++;
+    } catch {
+      cv[kReloadErrors]++;
+    }
+  };
+
   // ---- per-client security: ACL and token bucket ----
-  const clients = s.clients;
-  const buckets = clients.map((c) => (c.pps > 0 || c.bps > 0 ? new TokenBucket(c.pps, c.bps, c.burst, ctx.now()) : null));
   const aclOk = (c: ClientSpec, pi: PacketInfo): boolean => {
     const src = pi.src;
     let ok = false;
@@ -135,14 +195,10 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
   };
 
   // ---- liveness: ARP probes to each client's address; its answers (learned by the link's L3) keep it up ----
-  const live = s.liveness;
-  const up = new Uint8Array(clients.length);
-  const probed = clients.map((c) => live.intervalMs > 0 && c.mac < 0);
-  clients.forEach((_, i) => { if (!probed[i]) up[i] = 1; });
   const arpV = new ArpView();
   let nextProbe = 0;
-  const probe = (ci: number): void => {
-    const c = clients[ci], l3 = linkL3[c.port]!, nh = clientNextHop[ci];
+  const probe = (link: Link): void => {
+    const c = link.spec, l3 = link.l3, nh = link.nextHop;
     const h = ctx.allocPacket(60);
     if (h === null) {
       cv[kProbeAlloc]++;
@@ -169,22 +225,23 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
   const checkLiveness = (now: number): void => {
     if (live.intervalMs === 0 || now < nextProbe) return;
     nextProbe = now + live.intervalMs;
-    for (let i = 0; i < clients.length; i++) {
-      if (!probed[i]) continue;
-      const e = linkL3[clients[i].port]!.neighbor(clientNextHop[i]);
+    for (const link of links) {
+      if (link === null || !link.probed) continue;
+      const e = link.l3.neighbor(link.nextHop);
       const isUp = e !== null && now - e.learnedAt <= live.timeoutMs ? 1 : 0;
-      if (up[i] === 1 && isUp === 0) cv[clientBase(i) + 4]++;
-      up[i] = isUp;
-      probe(i);
+      if (link.up === 1 && isUp === 0) cv[base[link.spec.port] + 4]++;
+      link.up = isUp;
+      probe(link);
     }
   };
-  /** The instance for flow hash `h`: its slot if up, else the next one up (flows of live instances stay put); -1 if none. */
+  /** The instance (memif port) for flow hash `h`: its slot if up, else the next one up (flows of live instances stay put); -1 if none. */
   const pick = (inst: Int32Array, h: number): number => {
     const n = inst.length;
     const first = h % n;
     for (let k = 0; k < n; k++) {
-      const c = inst[(first + k) % n];
-      if (up[c] === 1) return c;
+      const p = inst[(first + k) % n];
+      const l = links[p];
+      if (l !== null && l.up === 1) return p;
     }
     return -1;
   };
@@ -209,7 +266,6 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
       return port;
     });
   };
-  const nics = s.nics;
   /** the NIC port for `dst`: on-link first, else the first one with a gateway; -1 if none */
   const nicFor = (dst: number): number => {
     for (const n of nics) if (((dst ^ n.ip) & n.mask) === 0) return n.port;
@@ -217,12 +273,10 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
     return -1;
   };
   // A client's next hop is its first address (its stack answers ARP for it), whatever the destination.
-  const clientNextHop = clients.map((c) => c.sources[0].addr);
-  const clientTx = clients.map((_, i) => clientBase(i) + 1);
-  const toClient = (pkt: Packet, ci: number): number => {
-    cv[clientTx[ci]]++;
-    const port = clients[ci].port;
-    return sendVia(pkt, linkL3[port]!, port, clientNextHop[ci], kTxClient);
+  const toClient = (pkt: Packet, link: Link): number => {
+    const port = link.spec.port;
+    cv[base[port] + 1]++;
+    return sendVia(pkt, link.l3, port, link.nextHop, kTxClient);
   };
 
   const pi = new PacketInfo({ verifyIpChecksum: true });
@@ -232,10 +286,18 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
     onPacket(pkt: Packet, port: number): number {
       const k = kind[port];
       if (k === KIND_NONE) return Verdict.DROP;
-      const ci = clientOfPort[port];
-      cv[k === KIND_NIC ? kRxNic : kRxClient]++;
-      if (ci >= 0) cv[clientBase(ci)]++;
-      const l3 = linkL3[port]!;
+      let link: Link | null = null;
+      if (k === KIND_NIC) cv[kRxNic]++;
+      else {
+        cv[kRxClient]++;
+        cv[base[port]]++;
+        link = links[port];
+        if (link === null) {
+          cv[kUnassigned]++;
+          return Verdict.DROP;
+        }
+      }
+      const l3 = link === null ? nicL3 : link.l3;
       const st = pi.parse(pkt);
       if (st === ParseStatus.NotIpv4) {
         const out = l3.handleNonIp(pkt, pi, port);
@@ -268,17 +330,16 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
         cv[kBadL4]++;
         return Verdict.DROP;
       }
-      if (ci >= 0) {
-        const c = clients[ci];
-        if (!aclOk(c, pi)) {
+      if (link !== null) {
+        if (!aclOk(link.spec, pi)) {
           cv[kAcl]++;
-          cv[clientBase(ci) + 2]++;
+          cv[base[port] + 2]++;
           return Verdict.DROP;
         }
-        const b = buckets[ci];
+        const b = link.bucket;
         if (b !== null && !b.take(pi.frameLength, ctx.clock.now())) {
           cv[kRate]++;
-          cv[clientBase(ci) + 3]++;
+          cv[base[port] + 3]++;
           return Verdict.DROP;
         }
       }
@@ -297,16 +358,16 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
       const svc = lookup(dst, proto, dport, k === KIND_NIC);
       if (svc >= 0) {
         const h = tupleHash(pi.kProto, pi.kSrc, pi.kDst, pi.kSport, pi.kDport, protoHasPorts(pi.kProto));
-        const target = pick(svcInstances[svc], h);
+        const target = pick(svcPorts[svc], h);
         if (target < 0) {
           cv[kSvcDown]++;
           return Verdict.DROP;
         }
-        if (target === ci) {
+        if (target === port) {
           cv[kNoRoute]++; // a client's packet for its own service would loop
           return Verdict.DROP;
         }
-        return toClient(pkt, target);
+        return toClient(pkt, links[target]!);
       }
       if (k === KIND_NIC) {
         cv[kNoRoute]++;
@@ -326,22 +387,39 @@ export function createEngine(ctx: ShardContext, s: L3engineSettings): ShardApp {
     },
     afterBurst(): void {
       const now = ctx.clock.now();
-      for (const l of allL3) l.tick(now);
+      nicL3.tick(now);
+      for (const l of links) if (l !== null) l.l3.tick(now);
       checkLiveness(now);
+      checkControl(now);
     },
     pollAt(): number {
       let t = live.intervalMs > 0 ? nextProbe : Infinity;
-      for (const l of allL3) t = Math.min(t, l.pollAt());
+      if (s.controlFile !== null) t = Math.min(t, nextReload);
+      t = Math.min(t, nicL3.pollAt());
+      for (const l of links) if (l !== null) t = Math.min(t, l.l3.pollAt());
       return t;
     },
     counters(): Record<string, number> {
-      const r = counters.snapshot();
+      const all = counters.snapshot();
+      const r: Record<string, number> = {};
+      // engine counters as they are; per-port ones under the current client's name (an unassigned port: portN)
+      for (const [key, val] of Object.entries(all)) {
+        const m = /^port(\d+)\.(.*)$/.exec(key);
+        if (m === null) r[key] = val;
+        else {
+          const l = links[Number(m[1])];
+          r[`client.${l === null ? `port${m[1]}` : l.spec.name}.${m[2]}`] = val;
+        }
+      }
       Object.assign(r, nicL3.snapshot('l3.nic.'));
-      clients.forEach((c, i) => {
-        Object.assign(r, linkL3[c.port]!.snapshot(`l3.${c.name}.`));
-        r[`client.${c.name}.resolved`] = linkL3[c.port]!.neighbor(clientNextHop[i]) !== null ? 1 : 0;
-        r[`client.${c.name}.up`] = up[i];
-      });
+      for (const l of links) {
+        if (l === null) continue;
+        Object.assign(r, l.l3.snapshot(`l3.${l.spec.name}.`));
+        r[`client.${l.spec.name}.resolved`] = l.l3.neighbor(l.nextHop) !== null ? 1 : 0;
+        r[`client.${l.spec.name}.up`] = l.up;
+      }
+      r.clients = s.clients.length;
+      r.routes = nr;
       return r;
     },
   };
