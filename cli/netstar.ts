@@ -33,6 +33,17 @@ program
     process.exit(exitCode);
   });
 
+program
+  .command('l3ctl')
+  .description('change a running l3engine: validate clients/services/routes (JSON file) against its config, write its control file')
+  .requiredOption('-c, --config <file>', "the engine's JSON config file (app.controlFile names the control file)")
+  .argument('<control>', 'JSON file with clients, services and/or routes')
+  .action(async (controlFile: string, opts: { config: string }) => {
+    const { readControl, writeControl } = await import('../apps/l3engine/control');
+    const written = writeControl(opts.config, readControl(controlFile));
+    process.stdout.write(`l3ctl: wrote ${written}\n`);
+  });
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof NetstarError) {
     process.stderr.write(`netstar: ${e.message}\n`);

@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { withTopology, type Topology } from '../helpers/netns';
-import type { ManagedProcess } from '../helpers/proc';
+import { runCli, type ManagedProcess } from '../helpers/proc';
 import { waitFor } from '../helpers/wait';
 import { appCounters, filePrefix, startAppIn, stopChecked, tmpDir, writeJson } from '../helpers/netstar';
 import {
@@ -276,6 +276,63 @@ print(json.dumps({'bad': bad}), flush=True)
       await waitFor(() => appCounters(eng)['client.c1.up'] === 1, { timeoutMs: 20000, what: 'c1 up again' });
       const again = JSON.parse((await topo.exec('h', PY, STICKY(16, 2), { timeoutMs: 60000 })).stdout) as string[][];
       expect(new Set(again.map((x) => x[0]))).toEqual(new Set(['instance c1', 'instance c2']));
+      await stopChecked(c1);
+      await stopChecked(c2);
+      await stopChecked(eng);
+    });
+  }, 240000);
+
+  test('run-time control (netstar l3ctl): a client added on a spare memif port joins the service, a bad change is refused whole, a removed client and route stop at once; no restart, no leak', async () => {
+    await withTopology('l3e4', async (topo: Topology) => {
+      await buildL3Topology(topo, ['c1', 'c2']);
+      const control = path.join(dir, 'control.json');
+      const client = (name: string, port: number): Record<string, unknown> => ({ name, port, address: '198.18.20.1/24', addresses: [WEB_VIP], ports: [80] });
+      // Two memif ports; only c1 is a client at start (port 2 is a spare slot).
+      const ecfg = engineConfig(dir, filePrefix('l3c'), [{ name: 'c1' }, { name: 'c2' }], {
+        clients: [client('c1', 1)],
+        services: [{ name: 'web', instances: ['c1'] }],
+        routes: [{ prefix: `${WEB_VIP}/32`, proto: 'tcp', port: 80, service: 'web' }],
+        controlFile: control,
+        reloadMs: 50,
+        liveness: { intervalMs: 100, timeoutMs: 500 },
+      });
+      const engFile = writeJson(dir, 'eng4.json', ecfg);
+      const eng = await startAppIn(topo, 'eng', 'l3engine', engFile);
+      const c1 = await startClient(topo, dir, 'c1', 'httpd', clientConfig(dir, filePrefix('c1c'), 'c1', '02:c0:00:00:00:01', WEB_VIP, { routes: { '/': 'instance c1\n' } }));
+      const c2 = await startClient(topo, dir, 'c2', 'httpd', clientConfig(dir, filePrefix('c2c'), 'c2', '02:c0:00:00:00:02', WEB_VIP, { routes: { '/': 'instance c2\n' } }));
+      await waitFor(async () => /instance c1/.test((await topo.exec('h', 'curl', ['-s', '-m', '2', `http://${WEB_VIP}/`])).stdout), { timeoutMs: 20000, what: 'c1 serving' });
+      const only1 = JSON.parse((await topo.exec('h', PY, STICKY(8, 1), { timeoutMs: 60000 })).stdout) as string[][];
+      expect(only1.every((x) => x[0] === 'instance c1')).toBe(true);
+
+      const ctl = async (obj: unknown): Promise<{ code: number | null; out: string }> => {
+        const f = writeJson(dir, 'next.json', obj);
+        const r = await runCli(['l3ctl', '-c', engFile, f], { timeoutMs: 30000 });
+        return { code: r.code, out: r.stdout + r.stderr };
+      };
+      // add c2 on the spare port and to the service
+      expect((await ctl({ clients: [client('c1', 1), client('c2', 2)], services: [{ name: 'web', instances: ['c1', 'c2'] }] })).code).toBe(0);
+      await waitFor(() => appCounters(eng)['control.reloads'] === 1 && appCounters(eng)['client.c2.up'] === 1, { timeoutMs: 10000, what: 'c2 added and up' });
+      const both = JSON.parse((await topo.exec('h', PY, STICKY(16, 2), { timeoutMs: 60000 })).stdout) as string[][];
+      expect(new Set(both.map((x) => x[0]))).toEqual(new Set(['instance c1', 'instance c2']));
+      // a change naming an unknown client: refused by l3ctl (exit 2), and by the engine if written by hand
+      const refused = await ctl({ services: [{ name: 'web', instances: ['c9'] }] });
+      expect(refused.code).toBe(2);
+      expect(refused.out).toMatch(/no client named 'c9'/);
+      fs.writeFileSync(control, JSON.stringify({ services: [{ name: 'web', instances: ['c9'] }] }));
+      await waitFor(() => appCounters(eng)['control.errors'] === 1, { timeoutMs: 10000, what: 'the bad file refused' });
+      expect(appCounters(eng).routes).toBe(1);
+      // remove c1: every new flow goes to c2
+      expect((await ctl({ clients: [client('c2', 2)], services: [{ name: 'web', instances: ['c2'] }] })).code).toBe(0);
+      await waitFor(() => appCounters(eng)['control.reloads'] === 2, { timeoutMs: 10000, what: 'c1 removed' });
+      const only2 = JSON.parse((await topo.exec('h', PY, STICKY(8, 1), { timeoutMs: 60000 })).stdout) as string[][];
+      expect(only2.every((x) => x[0] === 'instance c2')).toBe(true);
+      // remove the route: requests get nowhere, counted as unrouted
+      expect((await ctl({ clients: [client('c2', 2)], services: [{ name: 'web', instances: ['c2'] }], routes: [] })).code).toBe(0);
+      await waitFor(() => appCounters(eng)['control.reloads'] === 3, { timeoutMs: 10000, what: 'route removed' });
+      const before = appCounters(eng)['drop.noRoute'] ?? 0;
+      const r = await topo.exec('h', 'curl', ['-s', '-m', '1', `http://${WEB_VIP}/`]);
+      expect(r.code).not.toBe(0);
+      await waitFor(() => (appCounters(eng)['drop.noRoute'] ?? 0) > before, { timeoutMs: 5000, what: 'unrouted SYNs counted' });
       await stopChecked(c1);
       await stopChecked(c2);
       await stopChecked(eng);
