@@ -44,6 +44,18 @@ program
     process.stdout.write(`l3ctl: wrote ${written}\n`);
   });
 
+program
+  .command('client')
+  .description('run an l3engine client as a container: in network namespace <netns>, with only <sockets>/<own> visible of the sockets directory')
+  .requiredOption('--netns <name>', 'named network namespace (ip netns)')
+  .requiredOption('--sockets <dir>', "the engine's sockets directory (absolute)")
+  .requiredOption('--own <name>', "this client's subdirectory of it")
+  .argument('<command...>', 'the command to run inside, after --')
+  .action(async (command: string[], opts: { netns: string; sockets: string; own: string }) => {
+    const { runContainer } = await import('../apps/l3engine/container');
+    process.exit(await runContainer({ netns: opts.netns, socketsDir: opts.sockets, own: opts.own, command }));
+  });
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof NetstarError) {
     process.stderr.write(`netstar: ${e.message}\n`);

@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { withTopology, type Topology } from '../helpers/netns';
-import { runCli, type ManagedProcess } from '../helpers/proc';
+import { CLI_PATH, runCli, startProcess, type ManagedProcess } from '../helpers/proc';
 import { waitFor } from '../helpers/wait';
 import { appCounters, filePrefix, startAppIn, stopChecked, tmpDir, writeJson } from '../helpers/netstar';
 import {
@@ -335,6 +335,53 @@ print(json.dumps({'bad': bad}), flush=True)
       await waitFor(() => (appCounters(eng)['drop.noRoute'] ?? 0) > before, { timeoutMs: 5000, what: 'unrouted SYNs counted' });
       await stopChecked(c1);
       await stopChecked(c2);
+      await stopChecked(eng);
+    });
+  }, 240000);
+
+  test('containers (netstar client): each client in its own netns and mount namespace sees only its own socket directory; both serve through the engine', async () => {
+    await withTopology('l3e5', async (topo: Topology) => {
+      await buildL3Topology(topo, ['c1', 'c2']);
+      const socks = path.join(dir, 'socks');
+      for (const c of ['c1', 'c2']) fs.mkdirSync(path.join(socks, c), { recursive: true });
+      const sock = (c: string): string => path.join(socks, c, 'memif.sock');
+      const ecfg = engineConfig(dir, filePrefix('l3n'), [{ name: 'c1', addresses: [WEB_VIP] }, { name: 'c2', addresses: [WEB_VIP] }], {
+        services: [{ name: 'web', instances: ['c1', 'c2'] }],
+        routes: [{ prefix: `${WEB_VIP}/32`, proto: 'tcp', port: 80, service: 'web' }],
+      });
+      const vd = (ecfg.eal as { vdevs: string[] }).vdevs;
+      vd[1] = memifVdev(0, 'server', sock('c1'), '02:e0:00:00:00:01');
+      vd[2] = memifVdev(1, 'server', sock('c2'), '02:e0:00:00:00:02');
+      const eng = await startAppIn(topo, 'eng', 'l3engine', writeJson(dir, 'eng5.json', ecfg));
+      const inContainer = (c: string, command: string[]): ManagedProcess =>
+        startProcess(process.execPath, [CLI_PATH, 'client', '--netns', topo.nsName(c), '--sockets', socks, '--own', c, '--', ...command]);
+      const clients: ManagedProcess[] = [];
+      for (const [i, c] of ['c1', 'c2'].entries()) {
+        const cfg = clientConfig(dir, filePrefix(`${c}n`), c, `02:c0:00:00:00:0${i + 1}`, WEB_VIP, { routes: { '/': `instance ${c}\n` } });
+        (cfg.eal as { vdevs: string[] }).vdevs[0] = memifVdev(0, 'client', sock(c), `02:c0:00:00:00:0${i + 1}`);
+        const p = inContainer(c, [process.execPath, CLI_PATH, 'run', 'httpd', '-c', writeJson(dir, `${c}n.json`, cfg), '--stats', '--json']);
+        await p.waitForOutput(/^STATS /m, 20000);
+        clients.push(p);
+      }
+      await waitFor(async () => /instance c[12]/.test((await topo.exec('h', 'curl', ['-s', '-m', '2', `http://${WEB_VIP}/`])).stdout), { timeoutMs: 20000, what: 'the web service' });
+      const both = JSON.parse((await topo.exec('h', PY, STICKY(16, 1), { timeoutMs: 60000 })).stdout) as string[][];
+      expect(new Set(both.map((x) => x[0]))).toEqual(new Set(['instance c1', 'instance c2']));
+      // What c1's container sees: its own socket, nothing of c2's; connecting to c2's path fails.
+      const probe = inContainer('c1', [PY, '-c', `
+import os, socket, json
+r = {'dir': sorted(os.listdir('${socks}')), 'own': os.path.exists('${sock('c1')}'), 'other': os.path.exists('${sock('c2')}')}
+try:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect('${sock('c2')}'); r['connect'] = 'connected'
+except OSError as e:
+    r['connect'] = type(e).__name__
+print(json.dumps(r), flush=True)
+`]);
+      const done = await probe.exited;
+      expect(done.code).toBe(0);
+      expect(JSON.parse(probe.stdout().trim())).toEqual({ dir: ['c1'], own: true, other: false, connect: 'FileNotFoundError' });
+      // ... while the real directory still holds both
+      expect(fs.readdirSync(socks).sort()).toEqual(['c1', 'c2']);
+      for (const p of clients) await stopChecked(p);
       await stopChecked(eng);
     });
   }, 240000);
