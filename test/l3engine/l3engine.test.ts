@@ -385,4 +385,27 @@ print(json.dumps(r), flush=True)
       await stopChecked(eng);
     });
   }, 240000);
+
+  test('iperf3 from the Linux host to our iperf3 server behind memif, both directions: the transfer completes with data received; no drops, no leak', async () => {
+    await withTopology('l3e6', async (topo: Topology) => {
+      await buildL3Topology(topo, ['ip1']);
+      const ecfg = engineConfig(dir, filePrefix('l3i'), [{ name: 'ip1', addresses: [ECHO_IP] }], {
+        services: [{ name: 'perf', instances: ['ip1'] }],
+        routes: [{ prefix: `${ECHO_IP}/32`, proto: 'tcp', port: 5201, service: 'perf' }],
+      });
+      const eng = await startAppIn(topo, 'eng', 'l3engine', writeJson(dir, 'eng6.json', ecfg));
+      const ip1 = await startClient(topo, dir, 'ip1', 'iperf3', clientConfig(dir, filePrefix('ip1'), 'ip1', '02:c0:00:00:00:05', ECHO_IP, {}));
+      await waitFor(async () => (await topo.exec('h', 'nc', ['-z', '-w', '1', ECHO_IP, '5201'])).code === 0, { timeoutMs: 20000, what: 'the iperf3 server' });
+      for (const reverse of [false, true]) {
+        const r = await topo.exec('h', 'iperf3', ['-c', ECHO_IP, '-t', '2', '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: 60000 });
+        const j = JSON.parse(r.stdout) as { error?: string; end: { sum_received: { bytes: number }; sum_sent: { bytes: number } } };
+        expect(j.error).toBeUndefined();
+        expect(j.end.sum_received.bytes).toBeGreaterThan(0);
+        expect(j.end.sum_received.bytes).toBeLessThanOrEqual(j.end.sum_sent.bytes);
+      }
+      await stopChecked(ip1);
+      const se = await stopChecked(eng);
+      expect(se.app['drop.badL4Checksum'] + se.app['drop.acl'] + se.app['drop.noRoute']).toBe(0);
+    });
+  }, 180000);
 });
