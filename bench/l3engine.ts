@@ -190,6 +190,19 @@ export async function benchL3engine(o: L3engineBenchOptions): Promise<BenchResul
       }
     };
 
+    // The same path with the TS memif client (no EAL) as the reflecting client.
+    const runTs = async (r: number): Promise<number> => {
+      const measuring = measure(process.execPath, [CLI, 'run', 'l3engine', '-c', engineCfg(300 + r, 1), '--stats', '-q'], oursSample(1), o.seconds);
+      await socketReady(sock(0, 300 + r, 'o'));
+      // pinned to the client core as the EAL clients are
+      const c = startBackground('taskset', ['-c', String(clientCore), process.execPath, path.resolve(__dirname, '..', 'apps', 'l3engine', 'memif', 'reflect-main.js'), sock(0, 300 + r, 'o')], path.join(dir, `ts${r}.log`));
+      kids.push(c);
+      try {
+        return median(await measuring);
+      } finally {
+        await stopBackground(c);
+      }
+    };
     const ours: number[] = [], ref: number[] = [];
     for (let r = 0; r < o.rounds; r++) {
       const t = await runRef(r);
@@ -200,6 +213,8 @@ export async function benchL3engine(o: L3engineBenchOptions): Promise<BenchResul
     }
     // 1, 2, 4, 8 clients on one core, all of them instances (flows spread over them), then one busy client beside
     // n - 1 connected idle ones (the openNetVM failure mode: idle NFs must not take the busy one's core).
+    const tsClient: number[] = [];
+    for (let r = 0; r < o.rounds; r++) tsClient.push((await runTs(r)) / 1e6);
     const scale: [number, number][] = [];
     for (const n of [1, 2, 4, 8]) scale.push([n, (await runOurs(100 + n, n)) / 1e6]);
     const idle: [number, number][] = [];
@@ -211,6 +226,7 @@ export async function benchL3engine(o: L3engineBenchOptions): Promise<BenchResul
       ['median Mpps', res.ours.toFixed(3), res.ref.toFixed(3), res.ratio.toFixed(2)],
       ['rounds', ours.map((x) => x.toFixed(3)).join(' '), ref.map((x) => x.toFixed(3)).join(' '), ''],
     ]);
+    process.stdout.write(`TS memif client without an EAL as the reflector: median ${median(tsClient).toFixed(3)} Mpps (rounds ${tsClient.map((x) => x.toFixed(3)).join(' ')})\n`);
     printTable([
       ['clients sharing core ' + clientCore, ...scale.map(([n]) => String(n))],
       ['all busy: aggregate Mpps', ...scale.map(([, m]) => m.toFixed(3))],
