@@ -19,9 +19,10 @@ const memif = (i: number, role: string, sock: string, mac: string): string => `n
 /**
  * Runs the measured process and reads one pps sample per line that `sample` recognises. Clients connect a few
  * seconds after the engine starts (two EALs start on a loaded machine), so measuring begins at the first
- * non-zero sample: that one and the next are warm-up, then `seconds` samples are kept and the process gets SIGINT.
+ * non-zero sample taken once `ready()` (every client up): that one and the next are warm-up, then `seconds`
+ * samples are kept and the process gets SIGINT.
  */
-function measure(cmd: string, args: string[], sample: (line: string) => number | null, seconds: number, timeoutS = 90): Promise<number[]> {
+function measure(cmd: string, args: string[], sample: (line: string) => number | null, seconds: number, timeoutS = 90, ready: () => boolean = () => true): Promise<number[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const kept: number[] = [];
@@ -48,7 +49,7 @@ function measure(cmd: string, args: string[], sample: (line: string) => number |
         const v = sample(buf.slice(0, i));
         buf = buf.slice(i + 1);
         if (v === null || done) continue;
-        if (seen === 0 && v === 0) continue;
+        if (seen === 0 && (v === 0 || !ready())) continue;
         if (++seen > 2) kept.push(v);
         if (kept.length >= seconds) finishWith(null);
       }
@@ -155,13 +156,17 @@ export async function benchL3engine(o: L3engineBenchOptions): Promise<BenchResul
       return f;
     };
     // The engine first: DPDK's memif client fails its port start when the server's socket does not exist yet.
+    // Measuring starts once every client runs (its first STATS line): clients still starting an EAL would take
+    // the client core from the ones already forwarding.
     const runOurs = async (r: number, n: number, active = n): Promise<number> => {
-      const measuring = measure(process.execPath, [CLI, 'run', 'l3engine', '-c', engineCfg(r, n, active), '--stats', '-q'], oursSample(1), o.seconds);
+      const logs = Array.from({ length: n }, (_, i) => path.join(dir, `cl${r}-${i}.log`));
+      const allUp = (): boolean => logs.every((f) => fs.existsSync(f) && fs.readFileSync(f, 'utf8').includes('STATS '));
+      const measuring = measure(process.execPath, [CLI, 'run', 'l3engine', '-c', engineCfg(r, n, active), '--stats', '-q'], oursSample(1), o.seconds, 120, allUp);
       const cs: ChildProcess[] = [];
       try {
         for (let i = 0; i < n; i++) {
           await socketReady(sock(i, r, 'o'));
-          const c = startBackground(process.execPath, [CLI, 'run', 'l3reflect', '-c', clientCfg(r, i), '-q'], path.join(dir, `cl${r}-${i}.log`));
+          const c = startBackground(process.execPath, [CLI, 'run', 'l3reflect', '-c', clientCfg(r, i), '-q', '--stats'], logs[i]);
           cs.push(c);
           kids.push(c);
         }
