@@ -24,6 +24,7 @@ export import LowresClock = timers.LowresClock;
 // ---- config ----
 export type { Config, ConfigInput } from './reactor/config';
 export import parseConfig = cfg.parseConfig;
+export import loadConfigFile = cfg.loadConfigFile;
 export import NetstarError = nat.NetstarError;
 /** An AppModule's settings(config) from a zod schema (every issue listed with its path, ERR_CONFIG). */
 export import appSettings = settings.appSettings;

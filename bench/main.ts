@@ -13,6 +13,7 @@ import { benchCapture } from './capture';
 import type { BenchResult } from './common';
 import { plotBench } from './plot';
 import { runReport } from './report';
+import { benchL3engine } from './l3engine';
 
 export interface BenchOptions { rounds: number; seconds: number; json: boolean; core: number; connections?: number; profile?: boolean }
 const BENCHES: Record<string, (o: BenchOptions) => Promise<unknown>> = {
@@ -23,6 +24,7 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<unknown>> = {
   lb: benchLb,
   'ovs-nat': benchOvsNat,
   capture: benchCapture,
+  l3engine: benchL3engine,
 };
 
 async function main(): Promise<number> {

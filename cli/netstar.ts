@@ -68,6 +68,29 @@ program
 
 registerControlCommands(program);
 
+program
+  .command('l3ctl')
+  .description('change a running l3engine: validate clients/services/routes (JSON file) against its config, write its control file')
+  .requiredOption('-c, --config <file>', "the engine's JSON config file (app.controlFile names the control file)")
+  .argument('<control>', 'JSON file with clients, services and/or routes')
+  .action(async (controlFile: string, opts: { config: string }) => {
+    const { readControl, writeControl } = await import('../apps/l3engine/control');
+    const written = writeControl(opts.config, readControl(controlFile));
+    process.stdout.write(`l3ctl: wrote ${written}\n`);
+  });
+
+program
+  .command('client')
+  .description('run an l3engine client as a container: in network namespace <netns>, with only <sockets>/<own> visible of the sockets directory')
+  .requiredOption('--netns <name>', 'named network namespace (ip netns)')
+  .requiredOption('--sockets <dir>', "the engine's sockets directory (absolute)")
+  .requiredOption('--own <name>', "this client's subdirectory of it")
+  .argument('<command...>', 'the command to run inside, after --')
+  .action(async (command: string[], opts: { netns: string; sockets: string; own: string }) => {
+    const { runContainer } = await import('../apps/l3engine/container');
+    process.exit(await runContainer({ netns: opts.netns, socketsDir: opts.sockets, own: opts.own, command }));
+  });
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof NetstarError) {
     logger().error({ code: e.code }, e.message);

@@ -46,6 +46,9 @@ export const APPS: Record<string, string> = {
   iperf3: 'apps/iperf3/index',
   'ovs-nat': 'apps/ovs-nat/index',
   'load-balancer': 'apps/load-balancer/index',
+  l3engine: 'apps/l3engine/index',
+  l3reflect: 'apps/l3engine/reflect',
+  httpfilter: 'apps/l3engine/httpfilter',
 };
 
 /**

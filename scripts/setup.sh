@@ -39,6 +39,8 @@ say "DPDK $(pkg-config --modversion libdpdk)"
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 say "building native addon"
 npx cmake-js compile --out build >/tmp/netstar-native-build.log 2>&1 || { tail -40 /tmp/netstar-native-build.log; die "native build failed (full log: /tmp/netstar-native-build.log)"; }
+say "building the memif helper addon (the TS memif client for processes without an EAL)"
+npx cmake-js compile --directory apps/l3engine/memif/native --out build/memif >/tmp/netstar-memif-build.log 2>&1 || { tail -40 /tmp/netstar-memif-build.log; die "memif helper build failed (full log: /tmp/netstar-memif-build.log)"; }
 say "building TypeScript"
 rm -rf dist
 npx tsc -p tsconfig.json
