@@ -144,6 +144,9 @@ export class Conn<C = unknown> {
   /** hook for the monitor's use: stream scratch, waiters */
   readonly wr: WriteResult = { fresh: 0, overlap: 0, conflict: 0, unchecked: 0, refused: 0 };
   private readonly waiters: [(() => void) | null, (() => void) | null] = [null, null];
+  /** bit s: a stream(s) reader is attached (the monitor holds the flow until it took new bytes) */
+  readers = 0;
+  private drainWaiter: (() => void) | null = null;
 
   constructor(public ctx: C, maxFrags: number) {
     this.rcv = [new StreamBuffer(maxFrags), new StreamBuffer(maxFrags)];
@@ -168,6 +171,28 @@ export class Conn<C = unknown> {
     this.evQ.length = 0;
     this.sideQ.length = 0;
     this.waiters[0] = this.waiters[1] = null;
+    this.readers = 0;
+    this.drainWaiter = null;
+  }
+
+  /** @internal a stream reader has bytes it has not taken yet (the packet waits for it) */
+  readerBehind(): boolean {
+    return ((this.readers & 1) !== 0 && this.rcv[0].readable > 0) || ((this.readers & 2) !== 0 && this.rcv[1].readable > 0);
+  }
+
+  /** @internal resolves when readers took their bytes (or left) */
+  waitReaders(): Promise<void> {
+    return new Promise<void>((res) => {
+      this.drainWaiter = res;
+    });
+  }
+
+  private drained(): void {
+    const w = this.drainWaiter;
+    if (w !== null) {
+      this.drainWaiter = null;
+      w();
+    }
   }
 
   /** @internal the flow is over: buffers back to the pool, stream readers woken. */
@@ -177,6 +202,7 @@ export class Conn<C = unknown> {
     this.rcv[1].release();
     this.wake(0);
     this.wake(1);
+    this.drained();
   }
 
   /** @internal */
@@ -276,21 +302,33 @@ export class Conn<C = unknown> {
 
   /**
    * Chunks of `side`'s receive stream as they arrive in order (copies), until the connection ends or the side
-   * stops being monitored. Use this or peek for a side, not both (both consume).
+   * stops being monitored. While a reader is attached, a packet bringing new bytes waits (held, inline) until
+   * the reader took them: the whole ordered payload reaches it, bounded by the flow's held-packet limit. Use
+   * this or peek for a side, not both (both consume).
    */
   async *stream(side: Side): AsyncGenerator<Uint8Array> {
-    const gen = this.gen;
-    for (;;) {
-      if (this.gen !== gen) return;
-      const b = this.rcv[side];
-      if (b.readable > 0) {
-        yield this.rcv[side].consume(Infinity).slice();
-        continue;
+    const gen = this.gen, bit = 1 << side;
+    this.readers |= bit;
+    try {
+      for (;;) {
+        if (this.gen !== gen) return;
+        const b = this.rcv[side];
+        if (b.readable > 0) {
+          const chunk = b.consume(Infinity).slice();
+          if (!this.readerBehind()) this.drained();
+          yield chunk;
+          continue;
+        }
+        if (this.ended || this.finished || (this.monitored & bit) === 0) return;
+        await new Promise<void>((res) => {
+          this.waiters[side] = res;
+        });
       }
-      if (this.ended || this.finished || (this.monitored & (1 << side)) === 0) return;
-      await new Promise<void>((res) => {
-        this.waiters[side] = res;
-      });
+    } finally {
+      if (this.gen === gen) {
+        this.readers &= ~bit;
+        this.drained();
+      }
     }
   }
 

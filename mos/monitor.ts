@@ -280,7 +280,16 @@ export class Monitor<C = unknown> {
     this.emulate(c, flow.direction, info, (flow.events & FlowEvent.New) !== 0);
     if (!c.ended) this.setClass(flow, c);
     this.expand(c);
-    return this.dispatch(c, FlowAction.Forward);
+    const r = this.dispatch(c, FlowAction.Forward);
+    return c.readers !== 0 && c.readerBehind() ? this.afterReaders(c, r) : r;
+  }
+
+  /** Holds the packet until the flow's stream readers took the bytes it brought. */
+  private async afterReaders(c: Conn<C>, r: FlowAction | Promise<FlowAction>): Promise<FlowAction> {
+    const a = await r;
+    const gen = c.gen;
+    while (c.gen === gen && !c.finished && c.readerBehind()) await c.waitReaders();
+    return a;
   }
 
   private setClass(flow: AsyncFlow<Conn<C>>, c: Conn<C>): void {
@@ -524,7 +533,7 @@ export class Monitor<C = unknown> {
           this.counters.outOfWindow++;
         }
         if (end > S.sent) S.sent = end;
-        const before = buf.next;
+        const before = buf.next, lostBefore = buf.lost;
         buf.write(o, info.bytes, l4 + hl, plen, c.wr);
         seg.fresh = c.wr.fresh;
         seg.overlap = c.wr.overlap;
@@ -532,9 +541,9 @@ export class Monitor<C = unknown> {
         seg.unchecked = c.wr.unchecked;
         seg.refused = c.wr.refused;
         if (buf.next > before) this.raise(c, Events.NEW_DATA, rs, 1 << rs);
-        if (buf.lost > 0) {
-          this.counters.overrunBytes += buf.lost;
-          this.error(c, rs, 'overrun', buf.lost);
+        if (buf.lost > lostBefore) {
+          this.counters.overrunBytes += buf.lost - lostBefore;
+          this.error(c, rs, 'overrun', buf.lost - lostBefore);
         }
         if (c.wr.refused > 0) {
           this.counters.refusedBytes += c.wr.refused;

@@ -110,7 +110,7 @@ export class StreamBuffer {
 
   /**
    * The end of the run of bytes starting at `o` that are all present (positive) or all absent (negative
-   * end): present runs are [head, next) and the fragments; o >= head.
+   * end): present runs are everything below next and the fragments.
    */
   private runEnd(o: number, limit: number): number {
     if (o < this.next) return Math.min(this.next, limit);
@@ -123,46 +123,38 @@ export class StreamBuffer {
   }
 
   /**
-   * Stores `len` bytes of `src` at `srcOff` as stream bytes [o, o + len). Returns what happened in `r`.
-   * In-order growth past the ring's capacity advances `head` (an overrun: lost bytes, never more memory).
+   * Records stream bytes [o, o + len) (taken from `src` at `srcOff`). The ranges present are tracked over
+   * the whole stream; bytes are stored only in the ring's reach [head, head + cap). A segment ending beyond
+   * it moves head forward first: an overrun — the reader skips those bytes (counted as lost), memory never
+   * grows.
    */
   write(o: number, src: Uint8Array, srcOff: number, len: number, r: WriteResult): void {
     r.fresh = r.overlap = r.conflict = r.unchecked = r.refused = 0;
     if (len <= 0) return;
-    let end = o + len;
-    // Below head: already consumed (or lost): overlap that cannot be compared.
-    if (o < this.head) {
-      const below = Math.min(end, this.head) - o;
-      r.overlap += below;
-      r.unchecked += below;
-      srcOff += below;
-      o += below;
-      if (o >= end) return;
-    }
+    const end = o + len;
     const ring = this.size > 0 && !this.off ? this.ensureRing() : null;
     const cap = ring !== null ? ring.length : 0;
-    // A segment starting beyond the contiguous end must fit the ring's reach from head, else it is refused
-    // (a receiver would drop it as beyond its window); without a ring, the fragment table bounds it.
-    if (ring !== null && o > this.next && end > this.head + cap) {
-      const cut = end - Math.max(o, this.head + cap);
-      end -= cut;
-      r.refused += cut;
-      if (end <= o) return;
-      len = end - o;
+    if (ring !== null && end > this.head + cap) {
+      const h = end - cap;
+      this.lost += h - this.head;
+      this.lostTotal += h - this.head;
+      this.head = h;
     }
-    // Compare and store byte by byte only over the overlap; fresh runs are copied in bulk.
+    const head = ring !== null ? this.head : Infinity;
     let p = o;
     while (p < end) {
       const re = this.runEnd(p, end);
       const q = re < 0 ? -re : re;
-      const n = q - p;
+      // the part of [p, q) held in the ring (at or above head)
+      const s0 = Math.max(p, Math.min(head, q));
       if (re > 0) {
-        r.overlap += n;
-        if (ring !== null) {
+        r.overlap += q - p;
+        r.unchecked += s0 - p;
+        if (ring !== null && q > s0) {
           let diff = 0;
-          const base = srcOff + (p - o);
-          for (let k = 0; k < n; k++) {
-            const at = (p + k) % cap;
+          const base = srcOff + (s0 - o);
+          for (let k = 0, n = q - s0; k < n; k++) {
+            const at = (s0 + k) % cap;
             const b = src[base + k];
             if (ring[at] !== b) {
               diff++;
@@ -170,10 +162,10 @@ export class StreamBuffer {
             }
           }
           r.conflict += diff;
-        } else r.unchecked += n;
+        }
       } else {
-        r.fresh += n;
-        if (ring !== null) this.copyIn(ring, p, src, srcOff + (p - o), n);
+        r.fresh += q - p;
+        if (ring !== null && q > s0) this.copyIn(ring, s0, src, srcOff + (s0 - o), q - s0);
       }
       p = q;
     }
@@ -223,22 +215,13 @@ export class StreamBuffer {
       }
       f.splice(i, j - i, s, e);
     }
-    // An overrun: the contiguous bytes outgrew the ring; the oldest unread ones are lost.
-    const cap = this.ring !== null ? this.ring.length : 0;
-    if (cap > 0 && this.next - this.head > cap) {
-      const lose = this.next - this.head - cap;
-      this.head += lose;
-      this.lost += lose;
-      this.lostTotal += lose;
-    } else if (cap === 0 && !this.off && this.size === 0) {
-      // no buffer: nothing is held, everything contiguous counts as consumed
-      this.head = this.next;
-    }
+    // Without a ring nothing is held: everything contiguous counts as consumed.
+    if (this.ring === null && this.size === 0) this.head = this.next;
   }
 
   /** Bytes available to peek (contiguous, not consumed, still held). */
   get readable(): number {
-    return this.ring !== null ? this.next - this.head : 0;
+    return this.ring !== null ? Math.max(0, this.next - this.head) : 0;
   }
 
   /** Returns and clears the bytes lost to overruns since the last call. */
