@@ -1,6 +1,6 @@
 // A monitored TCP connection: both endpoints' emulated state (TCP state, sequence and window views), one
 // receive stream per endpoint, the last segment's analysis, and the user's typed per-flow context.
-import type { AsyncFlow } from '../net/flow';
+import type { AsyncFlow, PacketInfo } from '../net/flow';
 import type { Packet } from '../net/packet';
 import { internetChecksum, ipv4PseudoHeaderSum } from '../net/wire/checksum';
 import { TcpState, type Side, type MosEvent } from './events';
@@ -144,6 +144,8 @@ export class Conn<C = unknown> {
   /** hook for the monitor's use: stream scratch, waiters */
   readonly wr: WriteResult = { fresh: 0, overlap: 0, conflict: 0, unchecked: 0, refused: 0 };
   private readonly waiters: [(() => void) | null, (() => void) | null] = [null, null];
+  /** the monitor is passive: nothing is ever forwarded */
+  passive = false;
   /** bit s: a stream(s) reader is attached (the monitor holds the flow until it took new bytes) */
   readers = 0;
   private drainWaiter: (() => void) | null = null;
@@ -258,7 +260,7 @@ export class Conn<C = unknown> {
     this.wake(side);
     if (this.monitored === 0 && this.flow !== null) {
       // No handler calls any more for this flow: its packets get flowVerdict directly.
-      this.flow.defaultAction = this.flowVerdict === ConnVerdict.Drop ? 1 : 0;
+      this.flow.defaultAction = this.flowVerdict === ConnVerdict.Drop || this.passive ? 1 : 0;
       this.flow.watchEvents(0);
     }
   }
@@ -274,6 +276,14 @@ export class Conn<C = unknown> {
     this.flowVerdict = ConnVerdict.Drop;
     this.stopMonitoring(0);
     this.stopMonitoring(1);
+  }
+
+  /**
+   * The parsed headers of the current packet: valid only in the synchronous part of a handler (the parser
+   * moves on at the first await). Null at TIMEOUT.
+   */
+  get info(): PacketInfo | null {
+    return this.flow !== null ? this.flow.info : null;
   }
 
   /** The packet of the current event (null at TIMEOUT). Valid across the handler's awaits until it returns. */

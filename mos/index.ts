@@ -5,6 +5,8 @@ import * as st from './stream';
 import * as cn from './conn';
 import * as mo from './monitor';
 import * as fi from './filter';
+import * as ac from './aho-corasick';
+import * as kit from './app-kit';
 
 export import Side = ev.Side;
 export import SIDE_NAMES = ev.SIDE_NAMES;
@@ -34,3 +36,13 @@ export type MosFilter<C> = mo.MosFilter<C>;
 export import compileFilter = fi.compileFilter;
 export import FilterSyntaxError = fi.FilterSyntaxError;
 export type PacketPredicate = fi.PacketPredicate;
+
+export import AhoCorasick = ac.AhoCorasick;
+export import parsePattern = ac.parsePattern;
+
+export import monitorSchema = kit.monitorSchema;
+export type MonitorSettings = kit.MonitorSettings;
+export import parseAppSettings = kit.parseAppSettings;
+export import monitorOptions = kit.monitorOptions;
+export import monitorApp = kit.monitorApp;
+export import JsonLines = kit.JsonLines;

@@ -83,6 +83,8 @@ export class Monitor<C = unknown> {
   private readonly resetContext: ((ctx: C, conn: Conn<C>) => void) | null;
   /** the packet action in this mode: what a Forward verdict becomes */
   private readonly forwardAction: FlowAction;
+  /** TCP packets without a flow that cannot start one (orphans) get this verdict if set (after ORPHAN handlers) */
+  onOrphan: ((pkt: Packet, info: PacketInfo, inPort: number) => number) | null = null;
   /** non-TCP packets (UDP, ICMP…) are handed here if set; its return is the verdict */
   onOther: ((pkt: Packet, info: PacketInfo, inPort: number) => number) | null = null;
 
@@ -227,6 +229,7 @@ export class Monitor<C = unknown> {
         }
       }
     }
+    if (this.onOrphan !== null) return this.onOrphan(pkt, info, inPort);
     return this.unmonitored(inPort);
   }
 
@@ -238,6 +241,7 @@ export class Monitor<C = unknown> {
     c.sAddr = info.dst >>> 0;
     c.sPort = info.dport;
     c.midstream = (info.tcpFlags & SYN) === 0;
+    c.passive = this.mode === 'passive';
     if (this.resetContext !== null) this.resetContext(c.ctx, c);
     flow.defaultAction = this.forwardAction;
     this.counters.flows++;

@@ -60,4 +60,9 @@ export const APPS: Record<string, string> = {
   iperf3: 'apps/iperf3/index',
   'ovs-nat': 'apps/ovs-nat/index',
   'load-balancer': 'apps/load-balancer/index',
+  midstat: 'apps/midstat/index',
+  'simple-firewall': 'apps/simple-firewall/index',
+  ids: 'apps/ids/index',
+  abacus: 'apps/abacus/index',
+  halfback: 'apps/halfback/index',
 };

@@ -129,6 +129,61 @@ def scen_oracle(w, seed=1):
         w.add(c, S, cp, sp, 'A', ci + 2 + len(req), si + 2 + len(rsp))
 
 
+def scen_ids(w):
+    P = b'EVILPATTERN'
+    # A: split over three segments, in order (pattern at stream offset 4)
+    handshake(w, 40010, 80, 100, 500)
+    w.add(C, S, 40010, 80, 'A', 101, 501, b'xxxxEVIL')
+    w.add(C, S, 40010, 80, 'A', 109, 501, b'PAT')
+    w.add(C, S, 40010, 80, 'A', 112, 501, b'TERNyyyy')
+    # B: the same, arriving 1, 3, 2, then 2 and 3 again (pattern at offset 4)
+    handshake(w, 40011, 80, 200, 600)
+    w.add(C, S, 40011, 80, 'A', 201, 601, b'xxxxEVIL')
+    w.add(C, S, 40011, 80, 'A', 212, 601, b'TERNyyyy')
+    w.add(C, S, 40011, 80, 'A', 209, 601, b'PAT')
+    w.add(C, S, 40011, 80, 'A', 209, 601, b'PAT', dt=0.3)
+    w.add(C, S, 40011, 80, 'A', 209, 601, b'PATTERNyyyy', dt=0.3)
+    # C: server to client, a hex pattern |de ad be ef| split, then everything again (offset 3)
+    handshake(w, 40012, 80, 300, 700)
+    w.add(S, C, 80, 40012, 'A', 701, 301, b'abc\xde\xad')
+    w.add(S, C, 80, 40012, 'A', 706, 301, b'\xbe\xefdef')
+    w.add(S, C, 80, 40012, 'A', 701, 301, b'abc\xde\xad\xbe\xefdef', dt=0.3)
+    # D: evasion by a conflicting retransmission: first bytes 'zzzz', then 'TERN' over them (no match, FIRST)
+    handshake(w, 40013, 80, 400, 800)
+    w.add(C, S, 40013, 80, 'A', 401, 801, b'xxEVILPAT')
+    w.add(C, S, 40013, 80, 'A', 410, 801, b'zzzz')
+    w.add(C, S, 40013, 80, 'A', 410, 801, b'TERN', dt=0.3)
+    # E: twice in one stream (offsets 0 and 13), the second across a segment boundary
+    handshake(w, 40014, 80, 900, 1900)
+    w.add(C, S, 40014, 80, 'A', 901, 1901, P + b'..EVILPA')
+    w.add(C, S, 40014, 80, 'FA', 920, 1901, b'TTERN')
+    w.add(S, C, 80, 40014, 'FA', 1901, 926)
+    w.add(C, S, 40014, 80, 'A', 926, 1902)
+
+
+def scen_abacus(w):
+    # the subscriber is C (198.18.0.1); windows without scaling: 8000 bytes in flow 1, 2000 in the others
+    # 1: genuine: a 100-byte request, 3 x 1000 bytes down, the second sent again before any ACK
+    handshake(w, 41001, 80, 10, 1000)
+    w.add(C, S, 41001, 80, 'PA', 11, 1001, b'q' * 100, win=8000)
+    for i in range(3):
+        w.add(S, C, 80, 41001, 'A', 1001 + 1000 * i, 111, bytes([65 + i]) * 1000)
+    w.add(S, C, 80, 41001, 'A', 2001, 111, b'B' * 1000, dt=0.3)
+    w.add(C, S, 41001, 80, 'A', 111, 4001, win=8000)
+    # 2: free-riding: 1000 bytes, then "the same" 1000 bytes with other content; then data far beyond the window
+    handshake(w, 41002, 80, 20, 2000)
+    w.add(C, S, 41002, 80, 'A', 21, 2001, win=2000)
+    w.add(S, C, 80, 41002, 'A', 2001, 21, b'a' * 1000)
+    w.add(S, C, 80, 41002, 'A', 2001, 21, b'b' * 600 + b'a' * 400, dt=0.3)
+    w.add(C, S, 41002, 80, 'A', 21, 3001, win=2000)
+    w.add(S, C, 80, 41002, 'A', 2001 + 5000, 21, b'c' * 100)
+    # 3: inflation: 1000 bytes, acknowledged, then sent again (identical) towards the subscriber
+    handshake(w, 41003, 80, 30, 3000)
+    w.add(S, C, 80, 41003, 'A', 3001, 31, b'x' * 1000)
+    w.add(C, S, 41003, 80, 'A', 31, 4001, win=2000)
+    w.add(S, C, 80, 41003, 'A', 3001, 31, b'x' * 1000, dt=0.3)
+
+
 if __name__ == '__main__':
     w = W()
     name, out = sys.argv[1], sys.argv[2]
