@@ -41,7 +41,7 @@ const app: AppModule<Settings> = {
   },
   createShard(ctx: ShardContext, s: Settings): ShardApp {
     const front = ctx.stack(s.listen.port)!, back = ctx.stack(s.upstream.port)!;
-    const totals: HalfbackTotals = { flows: 0, paced: 0, proactive: 0, proactiveBytes: 0 };
+    const totals: HalfbackTotals = { flows: 0, paced: 0, proactive: 0, proactiveBytes: 0, proactiveSent: 0 };
     const factory: TcpSenderFactory | null = s.sender === 'halfback'
       ? () => new Halfback({ maxFlowBytes: s.maxFlowBytes, paceRtts: s.paceRtts, defaultRtt: s.defaultRttMs, proactiveShare: s.proactiveShare, totals })
       : null;
@@ -117,7 +117,7 @@ const app: AppModule<Settings> = {
       counters: () => ({
         'hb.accepted': c.accepted, 'hb.active': c.active, 'hb.done': c.done, 'hb.errors': c.errors, 'hb.refused': c.refused,
         'hb.shortFlows': c.shortFlows, 'hb.longFlows': c.longFlows, 'hb.bytesDown': c.bytesDown, 'hb.bytesUp': c.bytesUp,
-        'hb.halfbackFlows': totals.flows, 'hb.pacedSegments': totals.paced, 'hb.proactive': totals.proactive, 'hb.proactiveBytes': totals.proactiveBytes,
+        'hb.halfbackFlows': totals.flows, 'hb.pacedSegments': totals.paced, 'hb.proactive': totals.proactive, 'hb.proactiveSent': totals.proactiveSent, 'hb.proactiveBytes': totals.proactiveBytes,
       }),
     };
   },

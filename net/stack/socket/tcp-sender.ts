@@ -22,8 +22,11 @@ export interface SenderView {
   readonly window: number;
   /** offset `o` is covered by a SACK block (the peer holds it) */
   sacked(o: number): boolean;
-  /** asks for a retransmission of [offset, offset + length) now (sent at the next dispatch) */
-  retransmit(offset: number, length: number): void;
+  /**
+   * Asks for a retransmission of [offset, offset + length) at the next dispatch; `sent` is told whether it
+   * left (false when the peer acknowledged it meanwhile).
+   */
+  retransmit(offset: number, length: number, sent?: (ok: boolean) => void): void;
 }
 
 export interface TcpSender {
@@ -34,6 +37,8 @@ export interface TcpSender {
   allowance(v: SenderView, cwndAllow: number): number;
   /** When the connection must dispatch again without an incoming segment (ms), Infinity if never. */
   nextAt(): number;
+  /** nextAt() came: the connection dispatches next (the module forgets that deadline; allowance sets another). */
+  onTimer(v: SenderView): void;
   /** After each ACK (new or duplicate) was processed. */
   onAck(v: SenderView): void;
   /** Counters for this connection (proactive retransmissions…). */
@@ -55,7 +60,7 @@ export interface HalfbackOptions {
   totals?: HalfbackTotals;
 }
 
-export interface HalfbackTotals { flows: number; paced: number; proactive: number; proactiveBytes: number }
+export interface HalfbackTotals { flows: number; paced: number; proactive: number; proactiveBytes: number; proactiveSent: number }
 
 const Phase = { Undecided: 0, Pacing: 1, Proactive: 2, Tcp: 3 } as const;
 
@@ -81,6 +86,13 @@ export class Halfback implements TcpSender {
   readonly defaultRtt: number;
   readonly share: number;
   private readonly totals: HalfbackTotals | null;
+  /** proactive retransmissions that really left (the rest were acknowledged before the dispatch) */
+  proactiveSent = 0;
+  private readonly onSent = (ok: boolean): void => {
+    if (!ok) return;
+    this.proactiveSent++;
+    if (this.totals !== null) this.totals.proactiveSent++;
+  };
 
   constructor(o: HalfbackOptions = {}) {
     this.totals = o.totals ?? null;
@@ -133,6 +145,11 @@ export class Halfback implements TcpSender {
     return this.phase === Phase.Pacing ? this.wake : Infinity;
   }
 
+  onTimer(v: SenderView): void {
+    this.wake = Infinity;
+    if (this.phase === Phase.Pacing && v.sent >= this.flowLen) this.startProactive();
+  }
+
   onAck(v: SenderView): void {
     if (this.phase === Phase.Pacing && v.sent >= this.flowLen) this.startProactive();
     if (this.phase !== Phase.Proactive) return;
@@ -146,7 +163,7 @@ export class Halfback implements TcpSender {
       this.rprEnd = start;
       if (v.sacked(start)) continue;
       const len = end - start;
-      v.retransmit(start, len);
+      v.retransmit(start, len, this.onSent);
       this.budget -= len;
       this.proactive++;
       this.proactiveBytes += len;
@@ -161,6 +178,6 @@ export class Halfback implements TcpSender {
   }
 
   stats(): Record<string, number> {
-    return { halfback: this.phase === Phase.Undecided ? 0 : this.flowLen > 0 ? 1 : 0, paced: this.paced, proactive: this.proactive, proactiveBytes: this.proactiveBytes };
+    return { halfback: this.phase === Phase.Undecided ? 0 : this.flowLen > 0 ? 1 : 0, paced: this.paced, proactive: this.proactive, proactiveSent: this.proactiveSent, proactiveBytes: this.proactiveBytes };
   }
 }

@@ -255,6 +255,7 @@ export class TcpConnection {
   private readonly senderView: SenderView | null;
   /** proactive retransmissions asked for: [offset, length] pairs, sent at the next dispatch */
   private readonly proactiveQ: number[] = [];
+  private readonly proactiveCb: (((ok: boolean) => void) | undefined)[] = [];
 
   // --- probes
   private persistBackoff = 0;
@@ -335,9 +336,13 @@ export class TcpConnection {
         for (let i = 0; i < sb.count; i++) if (rel >= sb.start(i) && rel < sb.end(i)) return true;
         return false;
       },
-      retransmit(offset: number, length: number): void {
-        if (c.proactiveQ.length >= 64) return;
+      retransmit(offset: number, length: number, sent?: (ok: boolean) => void): void {
+        if (c.proactiveQ.length >= 64) {
+          if (sent) sent(false);
+          return;
+        }
         c.proactiveQ.push(offset, length);
+        c.proactiveCb.push(sent);
         c.host.markDirty(c);
       },
     };
@@ -909,15 +914,20 @@ export class TcpConnection {
     const q = this.proactiveQ;
     let sent = false;
     for (let i = 0; i < q.length; i += 2) {
+      const cb = this.proactiveCb[i >> 1];
       const seq = seqAddN(this.iss, 1 + q[i]);
-      if (seqLt(seq, this.sndUna) || !seqLt(seq, this.sndMax)) continue;
-      const end = this.sendAt(seq, Math.min(q[i + 1], this.segmentRoom(sacks)), sacks, true);
-      if (end !== -1) {
-        sent = true;
-        this.counters.tcpProactiveRetransmits++;
+      let ok = false;
+      if (!seqLt(seq, this.sndUna) && seqLt(seq, this.sndMax)) {
+        ok = this.sendAt(seq, Math.min(q[i + 1], this.segmentRoom(sacks)), sacks, true) !== -1;
+        if (ok) {
+          sent = true;
+          this.counters.tcpProactiveRetransmits++;
+        }
       }
+      if (cb !== undefined) cb(ok);
     }
     q.length = 0;
+    this.proactiveCb.length = 0;
     return sent;
   }
 
@@ -1237,7 +1247,10 @@ export class TcpConnection {
       this.onKeepAlive(now);
     }
     // The sender module's own clock (pacing): send what it now allows.
-    if (this.sender !== null && this.sender.nextAt() <= now) this.host.markDirty(this);
+    if (this.sender !== null && this.sender.nextAt() <= now) {
+      this.sender.onTimer(this.senderView!);
+      this.host.markDirty(this);
+    }
     this.host.schedule(this);
   }
 
