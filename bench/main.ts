@@ -7,6 +7,8 @@ import { benchRings } from './rings';
 import { benchHttpd } from './httpd';
 import { benchLb } from './lb';
 import { benchOvsNat } from './ovs-nat';
+import { benchMonitor } from './monitor';
+import { benchHalfback } from './halfback';
 
 const BENCHES: Record<string, (o: { rounds: number; seconds: number; json: boolean; core: number }) => Promise<unknown>> = {
   l2fwd: benchL2fwd,
@@ -15,6 +17,8 @@ const BENCHES: Record<string, (o: { rounds: number; seconds: number; json: boole
   httpd: benchHttpd,
   lb: benchLb,
   'ovs-nat': benchOvsNat,
+  monitor: benchMonitor,
+  halfback: benchHalfback,
 };
 
 async function main(): Promise<number> {
