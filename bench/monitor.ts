@@ -22,7 +22,7 @@ export async function benchMonitor(o: { rounds: number; seconds: number; json: b
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsbench-mos-'));
   try {
     const pcap = path.join(dir, 'tcp.pcap');
-    const g = generateTcpFlowsPcap(pcap, { flows: 10000, rexmit: 0.02 });
+    const g = generateTcpFlowsPcap(pcap, { flows: 10000, rexmit: 0.02, maxSegments: 16 });
     say(`pcap: ${g.flows} flows, ${g.packets} packets, ${(g.dataBytes / 1e6).toFixed(1)} MB of payload, ${g.rexmits} segments sent twice\n`);
     const pf = path.join(dir, 'patterns.txt');
     fs.writeFileSync(pf, ['GET /admin', 'cmd.exe', '|de ad be ef|', 'User-Agent: sqlmap', '/etc/passwd', 'union select', '<script>', 'EVILPATTERN'].join('\n') + '\n');
@@ -31,7 +31,7 @@ export async function benchMonitor(o: { rounds: number; seconds: number; json: b
     const cfg = (app: string, round: number, extra: Record<string, unknown>): string => {
       const f = path.join(dir, `${app}.json`);
       fs.writeFileSync(f, JSON.stringify({
-        eal: { vdevs, mainCore, filePrefix: `nsbm${process.pid}${app}r${round}`, memoryMb: 1024 },
+        eal: { vdevs, mainCore, filePrefix: `nsbm${process.pid}${app}r${round}`, memoryMb: 2048 },
         pool: { size: Math.max(16383, 2 ** Math.ceil(Math.log2(g.packets + 8192)) - 1), cacheSize: 256 },
         ports: [{ name: 'net_pcap0' }, { name: 'net_null0' }], shards: 1, cores: [o.core],
         app: { maxFlows: 65536, bufferBytes: 16384, ...extra },
@@ -43,7 +43,7 @@ export async function benchMonitor(o: { rounds: number; seconds: number; json: b
       const a = median(await oursTxPps('midstat', cfg('midstat', r, {}), 1, o.seconds)) / 1e6;
       const b = median(await oursTxPps('ids', cfg('ids', r, { patternFile: pf, alerts: path.join(dir, 'alerts.jsonl') }), 1, o.seconds)) / 1e6;
       const n = ndpiMpps(pcap, o.core);
-      const t = median(await testpmdTxPps(['--no-pci', '--no-huge', '-m', '1024', `--file-prefix=nsbmt${process.pid}r${r}`, '-l', `${mainCore},${o.core}`, ...vdevs.map((v) => `--vdev=${v}`)],
+      const t = median(await testpmdTxPps(['--no-pci', '--no-huge', '-m', '2048', `--file-prefix=nsbmt${process.pid}r${r}`, '-l', `${mainCore},${o.core}`, ...vdevs.map((v) => `--vdev=${v}`)],
         ['--forward-mode=mac', '--nb-cores=1', '--total-num-mbufs=' + String(Math.max(16383, g.packets + 8192))], 1, o.seconds)) / 1e6;
       ms.push(a); ids.push(b); ndpi.push(n); pmd.push(t);
       say(`round ${r + 1}: midstat ${a.toFixed(3)}, ids ${b.toFixed(3)}, ndpiReader ${n.toFixed(3)}, testpmd mac ${t.toFixed(3)} Mpps\n`);
