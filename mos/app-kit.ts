@@ -99,9 +99,13 @@ export function monitorApp<C>(ctx: ShardContext, mon: Monitor<C>, s: MonitorSett
   const ports = s.ports ?? ctx.ports.map((p) => p.index);
   const metaFlows: MetaFlow[] = [];
   const parse = { verifyIpChecksum: s.verifyIpChecksum };
+  const fwd = s.forward ?? [1, 0];
   for (let i = 0; i < ctx.ports.length; i++) {
     // Ports not monitored get a MetaFlow without a distributor (their packets are dropped, counted).
-    metaFlows.push(new MetaFlow({ port: i, distributor: ports.includes(i) ? mon : undefined, steer, parse }));
+    const mf = new MetaFlow({ port: i, distributor: ports.includes(i) ? mon : undefined, steer, parse });
+    // Inline, the monitor is a bump in the wire: ARP and other non-IPv4 frames pass as they are.
+    if (s.mode === 'inline') mf.nonIp = (_p, _info, inPort) => (fwd[inPort] !== undefined && fwd[inPort] >= 0 ? fwd[inPort] : -1);
+    metaFlows.push(mf);
   }
   return flowPipeline({
     metaFlows,
