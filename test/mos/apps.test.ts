@@ -65,7 +65,7 @@ describe('monitor apps over net_pcap', () => {
   test('midstat: one record per flow with states, unique and payload bytes, retransmissions (tshark counts)', async () => {
     const inPcap = path.join(dir, 'ms.pcap'), outPcap = path.join(dir, 'ms-out.pcap'), json = path.join(dir, 'flows.jsonl');
     const recs = scapyPcap('oracle', inPcap, 7);
-    const s = await runUntilSent('midstat', config('ms', inPcap, outPcap, { json }), 1, recs.length, 'midstat to forward');
+    const s = await runUntilSent('midstat', config('ms', inPcap, outPcap, { json, tableIntervalMs: 50 }), 1, recs.length, 'midstat to forward');
     expect(s.leaked).toBe(0);
     const flows = lines(json) as { client: string; state: { client: string; server: string }; bytes: { client: number; server: number }; payloadBytes: { client: number; server: number }; rexmits: { client: number; server: number }; endedBy: string }[];
     expect(flows).toHaveLength(40);
