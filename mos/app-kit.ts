@@ -65,6 +65,7 @@ export function monitorOptions<C>(ctx: ShardContext, s: MonitorSettings, createC
   const t = s.timeouts;
   return {
     sink: ctx,
+    alloc: (n: number) => ctx.allocPacket(n),
     createContext,
     mode: s.mode,
     maxFlows: s.maxFlows,

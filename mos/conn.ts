@@ -144,6 +144,9 @@ export class Conn<C = unknown> {
   /** hook for the monitor's use: stream scratch, waiters */
   readonly wr: WriteResult = { fresh: 0, overlap: 0, conflict: 0, unchecked: 0, refused: 0 };
   private readonly waiters: [(() => void) | null, (() => void) | null] = [null, null];
+  /** the Ethernet addresses (dst, src) of the last frame each side sent, and the port it came in on */
+  readonly macs = new Uint8Array(24);
+  readonly inPort: [number, number] = [-1, -1];
   /** the monitor is passive: nothing is ever forwarded */
   passive = false;
   /** bit s: a stream(s) reader is attached (the monitor holds the flow until it took new bytes) */
@@ -175,6 +178,8 @@ export class Conn<C = unknown> {
     this.waiters[0] = this.waiters[1] = null;
     this.readers = 0;
     this.drainWaiter = null;
+    this.macs.fill(0);
+    this.inPort[0] = this.inPort[1] = -1;
   }
 
   /** @internal a stream reader has bytes it has not taken yet (the packet waits for it) */

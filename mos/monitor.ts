@@ -7,7 +7,8 @@ import {
   type PacketSink,
 } from '../net/flow';
 import type { Packet } from '../net/packet';
-import { Conn, ConnVerdict, type Endpoint } from './conn';
+import { Conn, ConnVerdict, fixTcpChecksum, type Endpoint } from './conn';
+import { internetChecksum } from '../net/wire/checksum';
 import { BUILTIN_EVENT_COUNT, Events, MosEvent, TcpState, sideMask, type Side, type SideName } from './events';
 import { compileFilter, type PacketPredicate } from './filter';
 import { Overlap, RingPool } from './stream';
@@ -48,12 +49,14 @@ export interface MonitorOptions<C> {
   maxHeld?: number;
   /** told about handler errors */
   onError?: (err: unknown) => void;
+  /** a new held packet of `length` bytes (ShardContext.allocPacket): needed by inject() */
+  alloc?: (length: number) => Packet | null;
 }
 
 export const MONITOR_COUNTERS = [
   'packets', 'flows', 'orphans', 'filteredOut', 'nonTcp', 'rexmits', 'synRexmits', 'synNewIsn', 'synFin',
   'rstAccepted', 'rstOutOfWindow', 'outOfWindow', 'overrunBytes', 'refusedBytes', 'noBuffer', 'connEnds', 'timeouts',
-  'handlerCalls', 'asyncHandlers', 'badHeader',
+  'handlerCalls', 'asyncHandlers', 'badHeader', 'injected',
 ] as const;
 export type MonitorCounter = (typeof MONITOR_COUNTERS)[number];
 
@@ -81,6 +84,8 @@ export class Monitor<C = unknown> {
   private readonly onError: ((err: unknown) => void) | null;
   private readonly orphanConn: Conn<C>;
   private readonly resetContext: ((ctx: C, conn: Conn<C>) => void) | null;
+  private readonly alloc: ((length: number) => Packet | null) | null;
+  private readonly sink: PacketSink;
   /** the packet action in this mode: what a Forward verdict becomes */
   private readonly forwardAction: FlowAction;
   /** TCP packets without a flow that cannot start one (orphans) get this verdict if set (after ORPHAN handlers) */
@@ -100,6 +105,8 @@ export class Monitor<C = unknown> {
     this.onError = o.onError ?? null;
     this.pool = new RingPool(o.maxBufferBytes ?? 64 * 1024 * 1024);
     this.resetContext = o.resetContext ?? null;
+    this.alloc = o.alloc ?? null;
+    this.sink = o.sink;
     this.forwardAction = this.mode === 'passive' ? FlowAction.Drop : FlowAction.Forward;
     const maxFrags = o.maxFragments ?? 16;
     const c = {} as Record<MonitorCounter, number>;
@@ -426,6 +433,10 @@ export class Monitor<C = unknown> {
     seg.offset = 0;
     S.packets++;
     S.payloadBytes += plen;
+    // where this side's frames come from: what inject() addresses its segments with
+    const fl0 = c.flow;
+    if (fl0 !== null) c.inPort[dir] = fl0.inPort;
+    c.macs.set(info.bytes.subarray(info.start, info.start + 12), dir * 12);
     if (isNew) this.raise(c, Events.CONN_START, 0, 3);
     this.raise(c, Events.PKT_IN, dir, 1 << dir);
     // Options: window scale, SACK permitted and MSS on SYNs; SACK blocks on any segment.
@@ -630,6 +641,57 @@ export class Monitor<C = unknown> {
       c.wake(0);
       c.wake(1);
     }
+  }
+
+  /**
+   * Injects a TCP segment as if `from` sent it: its next sequence number, acknowledging what it received in
+   * order, with `flags` (e.g. RST|ACK to cut a connection) and an optional payload; addressed with the
+   * Ethernet addresses of that side's last frame, sent out the way its packets go. The emulation does not
+   * count it. Inline mode with `alloc` only; false when it cannot (no packet from that side yet, no buffer).
+   */
+  inject(c: Conn<C>, from: Side, flags: number, payload: Uint8Array = new Uint8Array(0)): boolean {
+    if (this.mode !== 'inline' || this.alloc === null) return false;
+    const to = (from ^ 1) as Side;
+    const S = c.ep[from], R = c.ep[to];
+    const inP = c.inPort[from] >= 0 ? c.inPort[from] : -1;
+    const out = inP >= 0 ? this.defaultOut[inP] : c.inPort[to];
+    if (out === undefined || out < 0 || !S.baseKnown) return false;
+    const len = 54 + payload.length;
+    const p = this.alloc(len);
+    if (p === null) return false;
+    const b = p.bytes, v = p.view, o = p.offset;
+    if (c.inPort[from] >= 0) b.set(c.macs.subarray(from * 12, from * 12 + 12), o);
+    else {
+      // no frame from that side yet: the other side's addresses swapped
+      b.set(c.macs.subarray(to * 12 + 6, to * 12 + 12), o);
+      b.set(c.macs.subarray(to * 12, to * 12 + 6), o + 6);
+    }
+    v.setUint16(o + 12, 0x0800);
+    const ip = o + 14;
+    v.setUint8(ip, 0x45);
+    v.setUint8(ip + 1, 0);
+    v.setUint16(ip + 2, 40 + payload.length);
+    v.setUint32(ip + 4, 0x4000);
+    v.setUint8(ip + 8, 64);
+    v.setUint8(ip + 9, 6);
+    v.setUint16(ip + 10, 0);
+    v.setUint32(ip + 12, from === 0 ? c.cAddr : c.sAddr);
+    v.setUint32(ip + 16, from === 0 ? c.sAddr : c.cAddr);
+    v.setUint16(ip + 10, internetChecksum(b, ip, 20));
+    const t = ip + 20;
+    v.setUint16(t, from === 0 ? c.cPort : c.sPort);
+    v.setUint16(t + 2, from === 0 ? c.sPort : c.cPort);
+    v.setUint32(t + 4, S.seqOf(S.sent));
+    v.setUint32(t + 8, R.baseKnown ? R.seqOf(c.rcv[from].next) : 0);
+    v.setUint8(t + 12, 5 << 4);
+    v.setUint8(t + 13, flags | (R.baseKnown ? ACK : 0));
+    v.setUint16(t + 14, 0);
+    v.setUint32(t + 16, 0);
+    b.set(payload, t + 20);
+    fixTcpChecksum(p);
+    this.counters.injected++;
+    this.sink.send(p, out);
+    return true;
   }
 
   /** Counters of the monitor and its flow table, for an app's counters(). */

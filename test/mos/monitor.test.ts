@@ -3,11 +3,13 @@
 // FIRST vs LAST on overlapping segments with different bytes; sequence wraparound and window scaling; RST in
 // and out of window; hostile input; user events (chained, more than 32); async handlers in per-flow order;
 // stop monitoring a side; inline hold-until-inspected; bounded buffers and flow table.
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Events, Monitor, TCP_STATE_NAMES, compileFilter, type Conn, type MosEvent, type Side } from '../../mos';
 import { PacketInfo, ParseStatus } from '../../net/flow';
 import { Verdict } from '../../reactor/app';
+import { writePcap } from '../../net/pcap';
 import { FakeSink, frame, packet } from '../flow/helpers';
 import { feed, scapyPcap, settle } from './harness';
 
@@ -257,6 +259,34 @@ describe('monitor: events and handlers', () => {
     expect(evs).toEqual(['timeout:hello', 'end']);
     expect(mon.pool.used).toBe(0);
     expect(mon.dist.active).toBe(0);
+  });
+});
+
+describe('monitor: inject', () => {
+  test('an IPS cut: RSTs injected both ways with the right sequence numbers, addresses and checksums (tshark)', async () => {
+    const { sink, mon } = mk({ alloc: (n) => packet(new Uint8Array(n), 0) });
+    mon.on(Events.NEW_DATA, (c, side) => {
+      if (side === 1 && str(c.ppeek(1, 6, 5)) === 'world') {
+        expect(mon.inject(c, 1, 0x04)).toBe(true); // to the client, as if from the server
+        expect(mon.inject(c, 0, 0x04)).toBe(true); // to the server, as if from the client
+        c.dropFlow();
+      }
+    });
+    const recs = pcap('basic');
+    await feed(mon, sink, recs);
+    const injected = sink.sent.filter((x) => x.data.length === 54 && (x.data[47] & 0x04) !== 0);
+    expect(injected.map((x) => x.port)).toEqual([0, 1]);
+    const f = path.join(dir, 'injected.pcap');
+    writePcap(f, injected.map((x) => ({ data: x.data })));
+    const rows = execFileSync('tshark', ['-r', f, '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'tcp.relative_sequence_numbers:FALSE', '-T', 'fields',
+      '-e', 'ip.src', '-e', 'tcp.srcport', '-e', 'ip.dst', '-e', 'tcp.dstport', '-e', 'tcp.seq', '-e', 'tcp.ack', '-e', 'tcp.flags.reset', '-e', 'tcp.checksum.status', '-e', 'ip.checksum.status', '-e', 'eth.dst'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').map((l) => l.split('\t'));
+    // reset flag set, TCP and IPv4 checksums good (status 1), Ethernet addresses of the side's last frame
+    expect(rows).toEqual([
+      ['198.18.1.1', '80', '198.18.0.1', '40000', '5001', '1012', '1', '1', '1', '02:00:00:00:00:01'],
+      ['198.18.0.1', '40000', '198.18.1.1', '80', '1012', '5001', '1', '1', '1', '02:00:00:00:00:02'],
+    ]);
+    expect(mon.counters.injected).toBe(2);
   });
 });
 
