@@ -8,6 +8,7 @@ import * as path from 'path';
 import { writePcap } from '../../net/pcap';
 import { filePrefix, runUntilSent, tmpDir, writeJson } from '../helpers/netstar';
 import { scapyPcap } from './harness';
+import { runCli } from '../helpers/proc';
 
 const dir = tmpDir('mosapps');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -97,5 +98,25 @@ describe('monitor apps over net_pcap', () => {
     expect(out.length).toBe(recs.length - denied);
     expect(out.filter((r) => r[0] === '443' || r[1] === '443')).toEqual([]);
     expect({ allowed: s.app['fw.allowed'], denied: s.app['fw.denied'] }).toEqual({ allowed: 20, denied: 20 });
+  });
+});
+
+describe('monitor apps: configuration errors', () => {
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['ids', {}, /no patterns/],
+    ['ids', { patterns: ['abc|zz|'] }, /bad hex/],
+    ['midstat', { filter: 'tcp and port' }, /app.filter/],
+    ['simple-firewall', { rules: [{ match: 'dst prot 80', action: 'deny' }] }, /app.rules.0.match/],
+    ['abacus', { subscribers: ['10.0.0.0/33'] }, /bad prefix/],
+    ['midstat', { bufferBytes: -1 }, /app.bufferBytes/],
+  ];
+  test.each(cases)('%s %j: ERR_CONFIG, exit 2', async (app, settings, msg) => {
+    const p = path.join(dir, 'empty-cfg.pcap');
+    writePcap(p, []);
+    const cfg = config(`bad${app}`, p, path.join(dir, 'bad-out.pcap'), settings);
+    const r = await runCli(['run', app, '-c', cfg], { timeoutMs: 30000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(msg);
+    expect(r.stderr).not.toMatch(/\n\s+at .+\(.*\.js:\d+/); // no stack trace
   });
 });
