@@ -54,7 +54,7 @@ export async function benchMonitor(o: { rounds: number; seconds: number; json: b
     res.ratio = +(res.ours / res.ref).toFixed(3);
     printTable([
       ['', 'midstat', 'ids', 'ndpiReader', 'testpmd mac', 'midstat/ndpi'],
-      ['median Mpps', res.ours.toFixed(3), median(ids).toFixed(3), res.ref.toFixed(3), median(pmd).toFixed(3), res.ratio.toFixed(2)],
+      ['median Mpps', res.ours.toFixed(3), median(ids).toFixed(3), res.ref.toFixed(3), median(pmd.filter((x) => !Number.isNaN(x))).toFixed(3), res.ratio.toFixed(2)],
     ]);
     say(`(net_pcap infinite_rx -> net_null, one shard on core ${o.core}; ndpiReader -n 1 pinned to the same core on the same file, its own throughput figure; target midstat >= 1x ndpiReader)\n`);
     finish(res, o.json);
