@@ -56,7 +56,7 @@ export interface MonitorOptions<C> {
 export const MONITOR_COUNTERS = [
   'packets', 'flows', 'orphans', 'filteredOut', 'nonTcp', 'rexmits', 'synRexmits', 'synNewIsn', 'synFin',
   'rstAccepted', 'rstOutOfWindow', 'outOfWindow', 'overrunBytes', 'refusedBytes', 'noBuffer', 'connEnds', 'timeouts',
-  'handlerCalls', 'asyncHandlers', 'badHeader', 'injected',
+  'handlerCalls', 'asyncHandlers', 'injected',
 ] as const;
 export type MonitorCounter = (typeof MONITOR_COUNTERS)[number];
 

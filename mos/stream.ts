@@ -277,6 +277,8 @@ export class StreamBuffer {
 export class RingPool implements BufferPool {
   used = 0;
   refused = 0;
+  /** bytes of free rings kept for reuse (at most a quarter of the budget: in use + kept stays bounded) */
+  kept = 0;
   private readonly free = new Map<number, Uint8Array[]>();
 
   constructor(readonly budget: number) {}
@@ -288,7 +290,10 @@ export class RingPool implements BufferPool {
     }
     this.used += size;
     const l = this.free.get(size);
-    if (l !== undefined && l.length > 0) return l.pop()!;
+    if (l !== undefined && l.length > 0) {
+      this.kept -= size;
+      return l.pop()!;
+    }
     return new Uint8Array(size);
   }
 
@@ -297,6 +302,9 @@ export class RingPool implements BufferPool {
     let l = this.free.get(buf.length);
     if (l === undefined) this.free.set(buf.length, (l = []));
     // Keep a bounded free list: beyond it the GC takes the ring back.
-    if (l.length < 4096) l.push(buf);
+    if (this.kept + buf.length <= this.budget / 4) {
+      l.push(buf);
+      this.kept += buf.length;
+    }
   }
 }
