@@ -13,7 +13,7 @@ import { runCli } from '../helpers/proc';
 const dir = tmpDir('mosapps');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function config(name: string, inPcap: string, outPcap: string, app: Record<string, unknown>): string {
+function config(name: string, inPcap: string, outPcap: string, app: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
   const empty = path.join(dir, `${name}-empty.pcap`), sink = path.join(dir, `${name}-sink.pcap`);
   writePcap(empty, []);
   return writeJson(dir, `${name}.json`, {
@@ -21,6 +21,7 @@ function config(name: string, inPcap: string, outPcap: string, app: Record<strin
     ports: [{ name: 'net_pcap0' }, { name: 'net_pcap1' }],
     statsIntervalMs: 100,
     app,
+    ...extra,
   });
 }
 
@@ -46,6 +47,23 @@ describe('monitor apps over net_pcap', () => {
     expect(s.app['ids.alerts']).toBe(5);
     // inline: everything forwarded unchanged
     expect(s.ports[1].tx).toBe(recs.length);
+  });
+
+  test('ids on two shards: flows steered to one shard each, the same alerts', async () => {
+    const inPcap = path.join(dir, 'ids2s.pcap'), outPcap = path.join(dir, 'ids2s-out.pcap'), alerts = path.join(dir, 'alerts2s.jsonl');
+    const recs = scapyPcap('ids', inPcap);
+    const s = await runUntilSent('ids', config('ids2s', inPcap, outPcap, { patterns: ['EVILPATTERN', '|de ad be ef|'], alerts }, { shards: 2 }), 1, recs.length, 'ids (2 shards) to forward the pcap');
+    expect(s.leaked).toBe(0);
+    expect(s.heldAtClose).toBe(0);
+    const got = lines(alerts).map((a) => `${String(a.client).split(':')[1]} ${a.pattern} @${a.offset}`).sort();
+    expect(got).toEqual(['40010 EVILPATTERN @4', '40011 EVILPATTERN @4', '40012 |de ad be ef| @3', '40014 EVILPATTERN @0', '40014 EVILPATTERN @13']);
+    expect(s.ports[1].tx).toBe(recs.length);
+    expect(s.shards).toHaveLength(2);
+    // both shards monitored flows, each of the 5 flows on exactly one (a split flow would show as an orphan
+    // or a sixth flow)
+    const per = (s.shards as unknown as { app: Record<string, number> }[]).map((x) => ({ flows: x.app['mos.flows'], orphans: x.app['mos.orphans'] }));
+    expect(per.every((p) => p.flows > 0 && p.orphans === 0)).toBe(true);
+    expect(per[0].flows + per[1].flows).toBe(5);
   });
 
   test('ids drop mode: the packet completing a pattern and the rest of its flow are dropped', async () => {
