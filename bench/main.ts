@@ -14,6 +14,8 @@ import type { BenchResult } from './common';
 import { plotBench } from './plot';
 import { runReport } from './report';
 import { benchL3engine } from './l3engine';
+import { benchMonitor } from './monitor';
+import { benchHalfback } from './halfback';
 
 export interface BenchOptions { rounds: number; seconds: number; json: boolean; core: number; connections?: number; profile?: boolean }
 const BENCHES: Record<string, (o: BenchOptions) => Promise<unknown>> = {
@@ -25,6 +27,8 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<unknown>> = {
   'ovs-nat': benchOvsNat,
   capture: benchCapture,
   l3engine: benchL3engine,
+  monitor: benchMonitor,
+  halfback: benchHalfback,
 };
 
 async function main(): Promise<number> {

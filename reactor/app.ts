@@ -49,6 +49,11 @@ export const APPS: Record<string, string> = {
   l3engine: 'apps/l3engine/index',
   l3reflect: 'apps/l3engine/reflect',
   httpfilter: 'apps/l3engine/httpfilter',
+  midstat: 'apps/midstat/index',
+  'simple-firewall': 'apps/simple-firewall/index',
+  ids: 'apps/ids/index',
+  abacus: 'apps/abacus/index',
+  halfback: 'apps/halfback/index',
 };
 
 /**

@@ -69,7 +69,7 @@ function ipv4ToString(n: number): string {
 }
 
 /** Ones'-complement sum of 16-bit big-endian words (odd tail padded with 0), not yet folded. */
-function sum16(buf: Uint8Array, start: number, end: number, acc = 0): number {
+export function sum16(buf: Uint8Array, start: number, end: number, acc = 0): number {
   let s = acc;
   let i = start;
   for (; i + 1 < end; i += 2) s += (buf[i]! << 8) | buf[i + 1]!;

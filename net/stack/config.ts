@@ -1,6 +1,7 @@
 // Configuration of a stack (one per shard): interface addresses, ARP, reassembly, ICMP, UDP and
 // TCP tunables, and the hooks the framework plugs in. Defaults are filled in once by resolveConfig().
 
+import type { TcpSenderFactory } from './socket/tcp-sender';
 import { parseIpv4Addr, parseMac } from '../wire';
 
 /** An IPv4 address as a dotted quad or a uint32. */
@@ -78,6 +79,8 @@ export interface TcpSocketOptions {
   /** Keep-alive probes; null (default) for none. */
   keepAlive?: KeepAliveConfig | null;
   congestion?: CongestionControlName;
+  /** Sender behaviour module (e.g. `() => new Halfback()` from socket/tcp-sender); default plain TCP. */
+  sender?: TcpSenderFactory | null;
 }
 
 export interface TcpConfig extends TcpSocketOptions {
@@ -152,6 +155,7 @@ export interface ResolvedTcpConfig {
   noDelay: boolean;
   keepAlive: KeepAliveConfig | null;
   congestion: CongestionControlName;
+  sender: TcpSenderFactory | null;
   windowScale: boolean;
   sack: boolean;
   timestamps: boolean;
@@ -219,6 +223,7 @@ export function resolveTcpSocketOptions(base: ResolvedTcpConfig, o: TcpSocketOpt
     noDelay: o.noDelay ?? base.noDelay,
     keepAlive: o.keepAlive === undefined ? base.keepAlive : o.keepAlive,
     congestion: o.congestion ?? base.congestion,
+    sender: o.sender === undefined ? base.sender : o.sender,
   };
 }
 
@@ -242,6 +247,7 @@ export function resolveConfig(c: StackConfig): ResolvedConfig {
     noDelay: t.noDelay ?? true,
     keepAlive: t.keepAlive ?? null,
     congestion: t.congestion ?? 'newreno',
+    sender: t.sender ?? null,
     windowScale: t.windowScale ?? true,
     sack: t.sack ?? true,
     timestamps: t.timestamps ?? true,

@@ -104,6 +104,8 @@ export class StackCounters {
   tcpOooDrop = 0;
   /** Data segments sent again (any reason). */
   tcpRetransmits = 0;
+  /** retransmissions a sender module (e.g. Halfback) asked for before any loss was detected */
+  tcpProactiveRetransmits = 0;
   tcpRtoExpired = 0;
   tcpFastRetransmits = 0;
   tcpPartialAcks = 0;

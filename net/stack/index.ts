@@ -23,3 +23,5 @@ export type { UdpDatagram } from './socket/udp';
 export { RingBuffer } from './storage/ring-buffer';
 export { Assembler } from './storage/assembler';
 export { TimerHeap } from './storage/timer-heap';
+export { Halfback } from './socket/tcp-sender';
+export type { HalfbackTotals, TcpSenderFactory } from './socket/tcp-sender';

@@ -11,6 +11,7 @@ import { Assembler } from '../storage/assembler';
 import { RingBuffer } from '../storage/ring-buffer';
 import { SocketError } from './errors';
 import { CongestionControl, Cubic, NewReno } from './tcp-congestion';
+import type { SenderView, TcpSender } from './tcp-sender';
 
 export enum TcpState {
   Closed = 'CLOSED',
@@ -249,6 +250,13 @@ export class TcpConnection {
   /** SACK scoreboard: what the peer holds above sndUna, as offsets from sndUna. */
   private readonly scoreboard = new Assembler(64);
 
+  // --- pluggable sender module (tcp-sender.ts): pacing, proactive retransmissions; null = plain TCP
+  private readonly sender: TcpSender | null;
+  private readonly senderView: SenderView | null;
+  /** proactive retransmissions asked for: [offset, length] pairs, sent at the next dispatch */
+  private readonly proactiveQ: number[] = [];
+  private readonly proactiveCb: (((ok: boolean) => void) | undefined)[] = [];
+
   // --- probes
   private persistBackoff = 0;
   private keepProbes = 0;
@@ -293,6 +301,8 @@ export class TcpConnection {
     this.tsOffset = cfg.initialSequence ? 0 : Math.floor(random() * 0x100000000) >>> 0;
     const iw = cfg.initialWindow * this.smss();
     this.cc = cfg.congestion === 'cubic' ? new Cubic(iw) : new NewReno(iw);
+    this.sender = cfg.sender !== null ? cfg.sender() : null;
+    this.senderView = this.sender !== null ? this.makeSenderView() : null;
     this.closed = new Promise((resolve) => {
       this.closedResolve = resolve;
     });
@@ -304,6 +314,43 @@ export class TcpConnection {
 
   private get now(): number {
     return this.host.iface.now;
+  }
+
+  /** The sender module's view: data offsets count from the first byte after the SYN. */
+  private makeSenderView(): SenderView {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const c = this;
+    const first = (): number => seqAddN(c.iss, 1);
+    return {
+      get now() { return c.now; },
+      get srtt() { return c.srtt; },
+      get smss() { return c.smss(); },
+      get acked() { return Math.max(0, seqSub(c.sndUna, first())); },
+      get sent() { return Math.max(0, Math.min(seqSub(c.sndMax, first()), seqSub(c.dataEnd(), first()))); },
+      get written() { return Math.max(0, seqSub(c.dataEnd(), first())); },
+      get ended() { return c.finQueued; },
+      get window() { return c.sndWnd; },
+      sacked(o: number): boolean {
+        const rel = o - Math.max(0, seqSub(c.sndUna, first()));
+        const sb = c.scoreboard;
+        for (let i = 0; i < sb.count; i++) if (rel >= sb.start(i) && rel < sb.end(i)) return true;
+        return false;
+      },
+      retransmit(offset: number, length: number, sent?: (ok: boolean) => void): void {
+        if (c.proactiveQ.length >= 64) {
+          if (sent) sent(false);
+          return;
+        }
+        c.proactiveQ.push(offset, length);
+        c.proactiveCb.push(sent);
+        c.host.markDirty(c);
+      },
+    };
+  }
+
+  /** The sender module's counters, or null without one. */
+  senderStats(): Record<string, number> | null {
+    return this.sender !== null ? this.sender.stats() : null;
   }
   private get counters(): StackCounters {
     return this.host.counters;
@@ -631,6 +678,7 @@ export class TcpConnection {
         break;
       default:
     }
+    if (this.sender !== null) this.sender.onAck(this.senderView!);
     return true;
   }
 
@@ -875,6 +923,7 @@ export class TcpConnection {
         if (seqLt(this.sndNxt, end)) this.sndNxt = end;
       }
     }
+    if (this.proactiveQ.length > 0) sent = this.sendProactive(sacks) || sent;
     if (this.recovery && this.sackOk) sent = this.sendLostHoles(sacks) || sent;
     sent = this.sendNewData(sacks) || sent;
     if (this.ackNow && !sent) this.sendControl(this.sndMax, TcpFlags.ACK, sacks);
@@ -885,6 +934,28 @@ export class TcpConnection {
       this.persistAt = Infinity;
     }
     this.host.schedule(this);
+  }
+
+  /** The sender module's proactive retransmissions (data still unacknowledged only). */
+  private sendProactive(sacks: number): boolean {
+    const q = this.proactiveQ;
+    let sent = false;
+    for (let i = 0; i < q.length; i += 2) {
+      const cb = this.proactiveCb[i >> 1];
+      const seq = seqAddN(this.iss, 1 + q[i]);
+      let ok = false;
+      if (!seqLt(seq, this.sndUna) && seqLt(seq, this.sndMax)) {
+        ok = this.sendAt(seq, Math.min(q[i + 1], this.segmentRoom(sacks)), sacks, true) !== -1;
+        if (ok) {
+          sent = true;
+          this.counters.tcpProactiveRetransmits++;
+        }
+      }
+      if (cb !== undefined) cb(ok);
+    }
+    q.length = 0;
+    this.proactiveCb.length = 0;
+    return sent;
   }
 
   /** Payload room of a data segment carrying `sacks` SACK blocks. */
@@ -1025,7 +1096,8 @@ export class TcpConnection {
       else inFlight = seqSub(this.sndNxt, this.sndUna);
       // Limited transmit (RFC 3042): one extra segment for each of the first two duplicate ACKs.
       const limited = this.recovery ? 0 : Math.min(this.dupAcks, 2) * smss;
-      const cwAllow = Math.max(0, this.cc.cwnd + limited - inFlight);
+      const ccAllow = Math.max(0, this.cc.cwnd + limited - inFlight);
+      const cwAllow = this.sender === null ? ccAllow : this.sender.allowance(this.senderView!, ccAllow);
       const len = Math.min(avail, room, usable, cwAllow);
       const finOnly = avail === 0;
       if (len === 0 && !finOnly) break;
@@ -1166,7 +1238,8 @@ export class TcpConnection {
 
   /** Earliest deadline of any timer. */
   nextTimer(): number {
-    return Math.min(this.rtoAt, this.delackAt, this.persistAt, this.keepAt, this.closeAt);
+    const t = Math.min(this.rtoAt, this.delackAt, this.persistAt, this.keepAt, this.closeAt);
+    return this.sender === null ? t : Math.min(t, this.sender.nextAt());
   }
 
   onTimer(): void {
@@ -1199,6 +1272,11 @@ export class TcpConnection {
     if (this.keepAt <= now) {
       this.keepAt = Infinity;
       this.onKeepAlive(now);
+    }
+    // The sender module's own clock (pacing): send what it now allows.
+    if (this.sender !== null && this.sender.nextAt() <= now) {
+      this.sender.onTimer(this.senderView!);
+      this.host.markDirty(this);
     }
     this.host.schedule(this);
   }
