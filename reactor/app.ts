@@ -5,6 +5,7 @@ import type { PortInfo } from '../native';
 import type { Packet, RxBatch } from '../net/packet';
 import type { DpdkQueuePair } from '../net/qp';
 import type { ShardContext } from './context';
+import type { SteerRule } from '../net/steer';
 
 /** onPacket's answer: a port index (>= 0) to send on, or one of these. */
 export const Verdict = {
@@ -47,6 +48,11 @@ export interface AppModule<S = unknown> {
   settings(config: Config): S;
   /** Main thread, after ports are up: fill in what depends on the ports (MACs…). Returns what shards get. */
   prepare?(settings: S, ports: PortInfo[]): S;
+  /**
+   * Main thread, after prepare: steering rules (UDP destination port -> shard). The engine installs each
+   * with rte_flow where the port validates it (queue = shard) and in the shards' software table otherwise.
+   */
+  steering?(settings: S): SteerRule[];
   /** Shard thread: the app's per-shard state over the shard's context (its whole surface). */
   createShard(ctx: ShardContext, settings: S): ShardApp | Promise<ShardApp>;
 }

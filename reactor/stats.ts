@@ -6,6 +6,8 @@ export const S = {
   fwdOut: 8, fwdIn: 9, fwdDropped: 10, tasks: 11, timers: 12, leaks: 13, ringFull: 14, steered: 15,
   /** distributor: packets for the local TCP/IP stack, packets for the NF pipeline */
   toStack: 16, toNf: 17,
+  /** packets a software steering rule (UDP destination port) matched on this shard (moved or kept) */
+  steeredByRule: 18,
 } as const;
 export const SHARD_WORDS = 24;
 /** Per-port counter indexes (after the shard-wide block). */
