@@ -52,7 +52,7 @@ export interface AppModule<S = unknown> {
    * Main thread, after prepare: steering rules (UDP destination port -> shard). The engine installs each
    * with rte_flow where the port validates it (queue = shard) and in the shards' software table otherwise.
    */
-  steering?(settings: S): SteerRule[];
+  steering?(settings: S, shards: number): SteerRule[];
   /** Shard thread: the app's per-shard state over the shard's context (its whole surface). */
   createShard(ctx: ShardContext, settings: S): ShardApp | Promise<ShardApp>;
 }
@@ -66,4 +66,5 @@ export const APPS: Record<string, string> = {
   iperf3: 'apps/iperf3/index',
   'ovs-nat': 'apps/ovs-nat/index',
   'load-balancer': 'apps/load-balancer/index',
+  'mica-server': 'apps/mica-server/index',
 };

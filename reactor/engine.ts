@@ -97,7 +97,7 @@ export class Engine {
       e.rings.push(byFrom);
     }
     if (app.prepare) settings = app.prepare(settings, e.ports);
-    if (app.steering) e.installSteering(app.steering(settings));
+    if (app.steering) e.installSteering(app.steering(settings, e.shards));
     await e.spawn(cores, settings);
     return e;
   }
