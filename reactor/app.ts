@@ -67,4 +67,6 @@ export const APPS: Record<string, string> = {
   'ovs-nat': 'apps/ovs-nat/index',
   'load-balancer': 'apps/load-balancer/index',
   'mica-server': 'apps/mica-server/index',
+  'mica-client': 'apps/mica-client/index',
+  'stateless-nf': 'apps/stateless-nf/index',
 };
