@@ -78,10 +78,12 @@ describe('MicaClient with mica-server processes', () => {
       const mid = await start(topo, 'mid', 'linkem', writeJson(dir, 'lm.json', hopConfig(filePrefix('lsm'), 'la', 'lb', { ab: { loss: 0.2 }, ba: { loss: 0.2 }, seed: 3 })));
       const keys = 40;
       const cl = await start(topo, 'cli', 'mica-client', writeJson(dir, 'lc.json', nodeCfg('vc', '198.18.8.1/24', 1,
-        { servers: [{ ip: '198.18.8.2', udpPort: 9000, partitions: 2 }], keys, timeoutMs: 20, retries: 12, idempotentOnly: true }, 'lsc')));
+        // the server's MAC given (as mica2's directory does): ARP through a lossy link takes the stack's 1 s retries
+        { servers: [{ ip: '198.18.8.2', udpPort: 9000, partitions: 2, mac: await topo.mac('srv', 'vs') }], keys, timeoutMs: 20, retries: 12, idempotentOnly: true }, 'lsc')));
       await waitFor(() => (appCounters(cl).done ?? 0) === 1 || (appCounters(cl).otherErrors ?? 0) + (appCounters(cl).timeouts ?? 0) > 0, { timeoutMs: 60000, what: 'client checks done' });
       await new Promise((r) => setTimeout(r, 400));
       const c = appCounters(cl);
+      if (c.timeouts) process.stderr.write(JSON.stringify(c) + '\n' + cl.output().slice(-3000));
       expect(c.timeouts).toBe(0);
       expect(c.otherErrors).toBe(0);
       expect(c.checksFailed).toBe(0);
@@ -104,9 +106,9 @@ describe('MicaClient with mica-server processes', () => {
       await waitFor(() => (appCounters(cl).timeouts ?? 0) >= 5, { timeoutMs: 15000, what: 'typed timeouts after the kill' });
       const dead = appCounters(cl);
       expect(dead.otherErrors).toBe(0);
-      // 6 tries x 10 ms, found by a scan every 2.5 ms, on a loop that may sleep up to 5 ms
+      // 6 tries x 10 ms, found by a scan every 2.5 ms, on a loop that may sleep up to 5 ms (slack for a loaded machine)
       expect(dead.lastTimeoutAfterMs).toBeGreaterThanOrEqual(60);
-      expect(dead.lastTimeoutAfterMs).toBeLessThan(150);
+      expect(dead.lastTimeoutAfterMs).toBeLessThan(250);
       expect(dead.inFlight).toBeLessThanOrEqual(1);
       srv = await start(topo, 'srv', 'mica-server', srvCfg('ks2'));
       const okBefore = appCounters(cl).ok;
