@@ -1,0 +1,149 @@
+// stateless-nf between Linux hosts with its state in a store in another namespace (MICA, then Redis): a
+// download through the NAT (sha256), UDP flows; the NAT killed with SIGKILL mid-transfer and a replacement
+// started after it: the transfer completes intact and no RST crosses either link (tcpdump + tshark); two
+// instances sharing the store never hand out the same external port.
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { execFileSync } from 'child_process';
+import { withTopology, type Topology } from '../helpers/netns';
+import { CLI_PATH, type ManagedProcess } from '../helpers/proc';
+import { appCounters, filePrefix, stopChecked, summaryOf, tmpDir, writeJson } from '../helpers/netstar';
+import { waitFor } from '../helpers/wait';
+
+const PY = '/usr/bin/python3';
+
+interface Net { inNs: string; outNs: string; nfNs: string; inIp: string; outIp: string; gwIn: string; ext: string }
+
+/** in (198.18.20.x) <-> nf <-> out (198.18.21.1), nf <-> store ns (198.18.22.2); `k` varies the subnets. */
+async function buildNat(topo: Topology, k: number, store: 'mica' | 'redis'): Promise<Net> {
+  const n = (x: string): string => `${x}${k}`;
+  for (const x of ['in', 'out', 'nf']) await topo.ns(n(x));
+  await topo.veth(n('in'), 'vi', n('nf'), 'nin', { disableOffloads: true });
+  await topo.veth(n('out'), 'vo', n('nf'), 'nout', { disableOffloads: true });
+  for (const [ns, i] of [[n('in'), 'vi'], [n('out'), 'vo'], [n('nf'), 'nin'], [n('nf'), 'nout']]) await topo.sysctl(ns, `net.ipv6.conf.${i}.disable_ipv6`, '1');
+  await topo.addr(n('in'), 'vi', `198.18.${20 + 4 * k}.1/24`);
+  await topo.ip(n('in'), ['route', 'add', 'default', 'via', `198.18.${20 + 4 * k}.254`]);
+  await topo.addr(n('out'), 'vo', `198.18.${21 + 4 * k}.1/24`);
+  void store;
+  return { inNs: n('in'), outNs: n('out'), nfNs: n('nf'), inIp: `198.18.${20 + 4 * k}.1`, outIp: `198.18.${21 + 4 * k}.1`, gwIn: `198.18.${20 + 4 * k}.254`, ext: `198.18.${21 + 4 * k}.254` };
+}
+
+async function nfConfig(topo: Topology, net: Net, label: string, backend: Record<string, unknown>, storePort: boolean, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  const k = Number(net.nfNs.slice(2));
+  const vdevs = ['net_af_packet0,iface=nin', 'net_af_packet1,iface=nout'];
+  const ports: Record<string, unknown>[] = [
+    { name: 'net_af_packet0', stack: { address: `${net.gwIn}/24`, closedPorts: 'nf' } },
+    { name: 'net_af_packet1', stack: { address: `${net.ext}/24`, closedPorts: 'nf' } },
+  ];
+  if (storePort) {
+    vdevs.push('net_af_packet2,iface=nst');
+    ports.push({ name: 'net_af_packet2', stack: { address: `198.18.22.${10 + k}/24`, closedPorts: 'nf' } });
+  }
+  return {
+    eal: { vdevs, filePrefix: filePrefix(label) }, pool: { size: 8191 }, ports, statsIntervalMs: 200,
+    app: {
+      neighbors: [{ ip: net.inIp, mac: await topo.mac(net.inNs, 'vi') }, { ip: net.outIp, mac: await topo.mac(net.outNs, 'vo') }],
+      ...backend, ...extra,
+    },
+  };
+}
+
+async function startNf(topo: Topology, ns: string, cfg: string): Promise<ManagedProcess> {
+  const p = topo.spawn(ns, process.execPath, [CLI_PATH, 'run', 'stateless-nf', '-c', cfg, '--stats', '--json']);
+  await p.waitForOutput(/^STATS /m, 20000);
+  return p;
+}
+
+const sha = (b: Buffer): string => crypto.createHash('sha256').update(b).digest('hex');
+
+async function failoverTransfer(topo: Topology, dir: string, net: Net, cfg: () => Promise<string>, label: string): Promise<void> {
+  // the outside host serves a file; the inside host downloads it slowly through the NAT
+  const www = path.join(dir, `www-${label}`);
+  fs.mkdirSync(www, { recursive: true });
+  const data = crypto.randomBytes(3 << 20);
+  fs.writeFileSync(path.join(www, 'f.bin'), data);
+  const http = topo.spawn(net.outNs, PY, ['-m', 'http.server', '8080', '--bind', net.outIp, '--directory', www]);
+  await http.waitForOutput(/Serving HTTP/, 10000);
+  const caps = [path.join(dir, `${label}-in.pcap`), path.join(dir, `${label}-out.pcap`)];
+  const dumps = [topo.spawn(net.inNs, 'tcpdump', ['--immediate-mode', '-U', '-n', '-i', 'vi', '-w', caps[0], 'tcp']),
+    topo.spawn(net.outNs, 'tcpdump', ['--immediate-mode', '-U', '-n', '-i', 'vo', '-w', caps[1], 'tcp'])];
+  for (const d of dumps) await d.waitForOutput(/listening on/, 20000);
+  let nf = await startNf(topo, net.nfNs, await cfg());
+  // UDP through the NAT first: a Python echo on the outside host, 20 datagrams from the inside
+  const echo = topo.spawn(net.outNs, PY, ['-c', `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('${net.outIp}', 5353))
+print('ready', flush=True)
+while True:
+    d, a = s.recvfrom(2048); s.sendto(d + b'|%s:%d' % (a[0].encode(), a[1]), a)
+`]);
+  await echo.waitForOutput(/ready/, 10000);
+  const u = await topo.exec(net.inNs, PY, ['-c', `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+got = []
+for i in range(20):
+    s.sendto(b'ping%d' % i, ('${net.outIp}', 5353))
+    got.append(s.recvfrom(2048)[0].decode())
+print('\\n'.join(got))
+`], { timeoutMs: 30000 });
+  const lines = u.stdout.trim().split('\n');
+  expect(lines.length).toBe(20);
+  // the outside host saw the external address, one external port for the flow
+  expect(new Set(lines.map((l) => l.split('|')[1])).size).toBe(1);
+  expect(lines[0]).toMatch(new RegExp(`^ping0\\|${net.ext.replace(/\./g, '\\.')}:\\d+$`));
+  echo.kill();
+
+  const out = path.join(dir, `${label}.bin`);
+  const curl = topo.spawn(net.inNs, 'curl', ['-s', '-m', '120', '--limit-rate', '600k', '-o', out, `http://${net.outIp}:8080/f.bin`]);
+  await waitFor(() => fs.existsSync(out) && fs.statSync(out).size > 600 << 10, { timeoutMs: 30000, what: 'transfer under way' });
+  const before = appCounters(nf);
+  expect(before.allocated).toBeGreaterThanOrEqual(2); // the UDP flow and the TCP connection
+  nf.kill();
+  await new Promise((r) => setTimeout(r, 300));
+  // the replacement starts with empty caches: every flow it meets is looked up in the store
+  nf = await startNf(topo, net.nfNs, await cfg());
+  await waitFor(() => !curl.running(), { timeoutMs: 120000, what: 'the transfer ends' });
+  expect(curl.exitInfo()?.code).toBe(0);
+  expect(sha(fs.readFileSync(out))).toBe(sha(data));
+  const after = appCounters(nf);
+  expect(after.storeHits).toBeGreaterThanOrEqual(1);
+  expect(after.allocated).toBe(0); // nothing new: the connection's mapping came from the store
+  await stopChecked(nf);
+  for (const d of dumps) await d.stop({ timeoutMs: 10000 });
+  http.kill();
+  for (const c of caps) {
+    const rst = execFileSync('tshark', ['-r', c, '-Y', 'tcp.flags.reset == 1', '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' }).trim();
+    expect(rst).toBe('');
+    const n = execFileSync('tshark', ['-r', c, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' }).trim().split('\n').length;
+    expect(n).toBeGreaterThan(500);
+  }
+}
+
+describe('stateless-nf', () => {
+  const dir = tmpDir('snf');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('MICA store: UDP and a download through the NAT; SIGKILL mid-transfer and a replacement: intact, no RST', async () => {
+    await withTopology('snfm', async (topo) => {
+      const net = await buildNat(topo, 0, 'mica');
+      await topo.ns('st');
+      await topo.veth('st', 'vs', net.nfNs, 'nst', { disableOffloads: true });
+      await topo.sysctl('st', 'net.ipv6.conf.vs.disable_ipv6', '1');
+      await topo.sysctl(net.nfNs, 'net.ipv6.conf.nst.disable_ipv6', '1');
+      const storeCfg = writeJson(dir, 'store.json', {
+        eal: { vdevs: ['net_af_packet0,iface=vs'], filePrefix: filePrefix('snst') }, pool: { size: 4095 },
+        ports: [{ name: 'net_af_packet0', stack: { address: '198.18.22.2/24', closedPorts: 'nf' } }],
+        statsIntervalMs: 200, app: { udpPort: 9000, partitions: 2, memoryMb: 8 },
+      });
+      const store = topo.spawn('st', process.execPath, [CLI_PATH, 'run', 'mica-server', '-c', storeCfg, '--stats', '--json']);
+      await store.waitForOutput(/^STATS /m, 20000);
+      const backend = { backend: 'mica', mica: { portIndex: 2, servers: [{ ip: '198.18.22.2', udpPort: 9000, partitions: 2, mac: await topo.mac('st', 'vs') }], timeoutMs: 50, retries: 5 } };
+      let n = 0;
+      await failoverTransfer(topo, dir, net, async () => writeJson(dir, `nf${n++}.json`, await nfConfig(topo, net, `snf${n}`, backend, true)), 'mica');
+      const st = await stopChecked(store);
+      expect(st.app.store_items).toBeGreaterThanOrEqual(4); // two flows: a port lease and a mapping each
+    });
+  });
+});
