@@ -147,3 +147,106 @@ describe('stateless-nf', () => {
     });
   });
 });
+
+/** A bridge in namespace `st` (198.18.23.2/24) where Redis listens; each NF namespace gets a kernel link to it. */
+async function redisNet(topo: Topology, nfs: string[]): Promise<void> {
+  await topo.ns('st');
+  await topo.ip('st', ['link', 'add', 'br0', 'type', 'bridge']);
+  await topo.addr('st', 'br0', '198.18.23.2/24');
+  await topo.ip('st', ['link', 'set', 'br0', 'up']);
+  for (let i = 0; i < nfs.length; i++) {
+    await topo.veth(nfs[i], 'kr', 'st', `b${i}`, { disableOffloads: true });
+    await topo.ip('st', ['link', 'set', `b${i}`, 'master', 'br0']);
+    await topo.addr(nfs[i], 'kr', `198.18.23.${10 + i}/24`);
+  }
+}
+
+/** redis-server processes in `st`, each with its own config and data directory; a cluster of them when asked. */
+async function startRedis(topo: Topology, dir: string, ports: number[], cluster: boolean): Promise<ManagedProcess[]> {
+  const procs: ManagedProcess[] = [];
+  for (const p of ports) {
+    const d = path.join(dir, `redis-${p}`);
+    fs.mkdirSync(d, { recursive: true });
+    const conf = path.join(d, 'redis.conf');
+    fs.writeFileSync(conf, [`bind 198.18.23.2`, `port ${p}`, `dir ${d}`, 'save ""', 'appendonly no', 'protected-mode no', 'daemonize no',
+      ...(cluster ? ['cluster-enabled yes', `cluster-config-file ${path.join(d, 'nodes.conf')}`, 'cluster-node-timeout 5000'] : [])].join('\n') + '\n');
+    const r = topo.spawn('st', 'redis-server', [conf]);
+    await r.waitForOutput(/Ready to accept connections/, 20000);
+    procs.push(r);
+  }
+  if (cluster) {
+    const c = await topo.exec('st', 'redis-cli', ['--cluster', 'create', ...ports.map((p) => `198.18.23.2:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeoutMs: 60000 });
+    expect(c.code).toBe(0);
+    await waitFor(async () => (await topo.exec('st', 'redis-cli', ['-h', '198.18.23.2', '-p', String(ports[0]), 'cluster', 'info'])).stdout.includes('cluster_state:ok'), { timeoutMs: 30000, what: 'redis cluster ok' });
+  }
+  return procs;
+}
+
+describe('stateless-nf on Redis', () => {
+  const dir = tmpDir('snfr');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('one redis-server: UDP and a download; SIGKILL mid-transfer and a replacement: intact, no RST', async () => {
+    await withTopology('snfr', async (topo) => {
+      const net = await buildNat(topo, 0, 'redis');
+      await redisNet(topo, [net.nfNs]);
+      const redis = await startRedis(topo, dir, [6379], false);
+      const backend = { backend: 'redis', redis: { nodes: [{ host: '198.18.23.2', port: 6379 }] } };
+      let n = 0;
+      await failoverTransfer(topo, dir, net, async () => writeJson(dir, `rnf${n++}.json`, await nfConfig(topo, net, `snr${n}`, backend, false)), 'redis');
+      const keys = await topo.exec('st', 'redis-cli', ['-h', '198.18.23.2', 'dbsize']);
+      expect(Number(keys.stdout.trim())).toBeGreaterThanOrEqual(4);
+      for (const r of redis) await r.stop({ timeoutMs: 10000 });
+    });
+  });
+
+  test('a Redis Cluster of three nodes shared by two NAT instances: no external port handed out twice', async () => {
+    await withTopology('snfc', async (topo) => {
+      const nets = [await buildNat(topo, 0, 'redis'), await buildNat(topo, 1, 'redis')];
+      await redisNet(topo, nets.map((x) => x.nfNs));
+      const redis = await startRedis(topo, dir, [7000, 7001, 7002], true);
+      const backend = { backend: 'redis', redis: { nodes: [7000, 7001, 7002].map((port) => ({ host: '198.18.23.2', port })), cluster: true } };
+      const nfs: ManagedProcess[] = [];
+      for (let i = 0; i < 2; i++)
+        nfs.push(await startNf(topo, nets[i].nfNs, writeJson(dir, `c${i}.json`, await nfConfig(topo, nets[i], `snc${i}`, backend, false, { portRange: [20000, 20023] }))));
+      // each outside host echoes the source it sees; each inside host opens 10 UDP flows (10 source ports), both at once
+      const echoes = nets.map((net) => topo.spawn(net.outNs, PY, ['-c', `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('${net.outIp}', 5353))
+print('ready', flush=True)
+while True:
+    d, a = s.recvfrom(2048); s.sendto(b'%d' % a[1], a)
+`]));
+      for (const e of echoes) await e.waitForOutput(/ready/, 10000);
+      const runs = nets.map((net) => topo.exec(net.inNs, PY, ['-c', `
+import socket
+ports = []
+for i in range(10):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+    for t in range(5):
+        s.sendto(b'x', ('${net.outIp}', 5353))
+        try:
+            ports.append(s.recvfrom(100)[0].decode()); break
+        except socket.timeout:
+            pass
+print(' '.join(ports))
+`], { timeoutMs: 60000 }));
+      const seen = (await Promise.all(runs)).map((r) => r.stdout.trim().split(' ').filter(Boolean).map(Number));
+      for (const ports of seen) {
+        expect(ports.length).toBe(10);
+        expect(new Set(ports).size).toBe(10);
+        for (const p of ports) expect(p >= 20000 && p <= 20023).toBe(true);
+      }
+      // the two instances' external ports are disjoint: the store's atomic add gave each port to one flow
+      expect(seen[0].filter((p) => seen[1].includes(p))).toEqual([]);
+      await waitFor(() => nfs.reduce((a, p) => a + (appCounters(p).allocated ?? 0), 0) >= 20, { timeoutMs: 5000, what: 'counters reported' });
+      const c = nfs.map((p) => appCounters(p));
+      expect(c[0].allocated + c[1].allocated).toBe(20);
+      expect(c[0].portCollisions + c[1].portCollisions).toBeGreaterThan(0);
+      for (const e of echoes) e.kill();
+      for (const p of nfs) await stopChecked(p);
+      for (const r of redis) await r.stop({ timeoutMs: 10000 });
+      void summaryOf;
+    });
+  });
+});
