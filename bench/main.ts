@@ -7,6 +7,7 @@ import { benchRings } from './rings';
 import { benchHttpd } from './httpd';
 import { benchLb } from './lb';
 import { benchOvsNat } from './ovs-nat';
+import { benchMica } from './mica';
 
 const BENCHES: Record<string, (o: { rounds: number; seconds: number; json: boolean; core: number }) => Promise<unknown>> = {
   l2fwd: benchL2fwd,
@@ -15,6 +16,7 @@ const BENCHES: Record<string, (o: { rounds: number; seconds: number; json: boole
   httpd: benchHttpd,
   lb: benchLb,
   'ovs-nat': benchOvsNat,
+  mica: benchMica,
 };
 
 async function main(): Promise<number> {

@@ -6,7 +6,7 @@
 import type { ShardContext } from '../reactor/context';
 import type { Packet } from '../net/packet';
 import type { SteerRule } from '../net/steer';
-import { keyHash } from './cityhash';
+import { cityHash64Short, keyHash } from './cityhash';
 import {
   BATCH_HEADER_LEN, BatchView, BatchWriter, FrameError, MAGIC_REQUEST, MAGIC_RESPONSE, MAX_FRAME, MAX_KEY_LEN, Op, Result,
   emitBatch, pad8, requestSize, type FrameAddresses,
@@ -71,9 +71,12 @@ interface Pending {
   dest: number;
   tries: number;
   deadline: number;
-  resolve: (r: { result: number; value: Uint8Array | null }) => void;
-  reject: (e: Error) => void;
+  /** the answer (result and value), or the error that ended the request */
+  done: MicaCallback;
 }
+
+/** Completion of a request: the server's result and value, or the error (timeout, overload, closed). */
+export type MicaCallback = (result: number, value: Uint8Array | null, err: MicaError | null) => void;
 
 interface Destination { server: number; partition: number; ip: number; port: number; queue: number[] }
 
@@ -106,6 +109,7 @@ export class MicaClient {
   private readonly myMac: number;
   private readonly myPort: number;
   private readonly view = new BatchView();
+  private readonly hw = new Uint32Array(2);
   private readonly w = new BatchWriter();
   private readonly addr: FrameAddresses = { srcMac: 0, dstMac: 0, srcIp: 0, dstIp: 0, srcPort: 0, dstPort: 0 };
   private outstanding = 0;
@@ -199,22 +203,37 @@ export class MicaClient {
 
   /** Queues one request; resolves with the server's answer (any result), rejects on timeout or overload. */
   request(op: number, key: Uint8Array | string, value: Uint8Array | null): Promise<{ result: number; value: Uint8Array | null }> {
-    const k = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
-    if (this.closed) return Promise.reject(new MicaError('ECLOSED', 'mica client closed'));
-    if (k.length > MAX_KEY_LEN || requestSize(k.length, value?.length ?? 0) > MAX_FRAME - BATCH_HEADER_LEN)
-      return Promise.reject(new MicaError('EKEY', `mica: key of ${k.length} and value of ${value?.length ?? 0} bytes do not fit a request`));
-    if (this.backlog.length >= this.maxQueued) {
-      this.c.overloads++;
-      return Promise.reject(new MicaError('EOVERLOAD', `mica: ${this.max} requests in flight and ${this.backlog.length} queued`));
+    return new Promise((resolve, reject) => this.send(op, typeof key === 'string' ? Buffer.from(key, 'utf8') : key, value,
+      (result, v, err) => (err !== null ? reject(err) : resolve({ result, value: v }))));
+  }
+
+  /**
+   * The callback form (no promise per request): `done` runs inside the loop pass that got the answer, so a
+   * request issued from it leaves in the same pass. Errors (overload, bad key) are reported through `done` too.
+   */
+  send(op: number, k: Uint8Array, value: Uint8Array | null, done: MicaCallback): void {
+    if (this.closed) { done(Result.NotProcessed, null, new MicaError('ECLOSED', 'mica client closed')); return; }
+    if (k.length > MAX_KEY_LEN || requestSize(k.length, value?.length ?? 0) > MAX_FRAME - BATCH_HEADER_LEN) {
+      done(Result.NotProcessed, null, new MicaError('EKEY', `mica: key of ${k.length} and value of ${value?.length ?? 0} bytes do not fit a request`));
+      return;
     }
-    const h = keyHash(k);
-    const lo = Number(h & 0xffffffffn), hi = Number(h >> 32n);
+    if (this.free.length === 0 && this.backlog.length >= this.maxQueued) {
+      this.c.overloads++;
+      done(Result.NotProcessed, null, new MicaError('EOVERLOAD', `mica: ${this.max} requests in flight and ${this.backlog.length} queued`));
+      return;
+    }
+    let lo: number, hi: number;
+    if (k.length <= 16) {
+      cityHash64Short(k, 0, k.length, this.hw);
+      lo = this.hw[0]; hi = this.hw[1];
+    } else {
+      const h = keyHash(k);
+      lo = Number(h & 0xffffffffn); hi = Number(h >> 32n);
+    }
     this.c.requests++;
-    return new Promise((resolve, reject) => {
-      const p: Pending = { op, key: k, value, lo, hi, dest: this.destOf(lo, hi), tries: 0, deadline: 0, resolve, reject };
-      if (this.free.length === 0) this.backlog.push(p);
-      else this.enqueue(p);
-    });
+    const p: Pending = { op, key: k, value, lo, hi, dest: this.destOf(lo, hi), tries: 0, deadline: 0, done };
+    if (this.free.length === 0) this.backlog.push(p);
+    else this.enqueue(p);
   }
 
   private enqueue(p: Pending): void {
@@ -267,7 +286,7 @@ export class MicaClient {
       this.c.responses++;
       const value = v.valueLength > 0 ? u8.slice(v.valueAt, v.valueAt + v.valueLength) : null;
       this.release(slot);
-      p.resolve({ result: v.result, value });
+      p.done(v.result, value, null);
     }
     return 'drop';
   }
@@ -304,7 +323,7 @@ export class MicaClient {
         const q = this.dests[p.dest].queue, i = q.indexOf(s);
         if (i >= 0) q.splice(i, 1);
         this.release(s);
-        p.reject(new MicaError('ETIMEDOUT', `mica: no answer from ${this.o.servers[this.dests[p.dest].server].ip}:${this.dests[p.dest].port} after ${p.tries + 1} tries of ${this.timeoutMs} ms`));
+        p.done(Result.TimedOut, null, new MicaError('ETIMEDOUT', `mica: no answer from ${this.o.servers[this.dests[p.dest].server].ip}:${this.dests[p.dest].port} after ${p.tries + 1} tries of ${this.timeoutMs} ms`));
         continue;
       }
       p.tries++;
@@ -368,9 +387,9 @@ export class MicaClient {
       const p = this.slots[s];
       if (p === null) continue;
       this.slots[s] = null;
-      p.reject(new MicaError('ECLOSED', 'mica client closed'));
+      p.done(Result.NotProcessed, null, new MicaError('ECLOSED', 'mica client closed'));
     }
-    for (const p of this.backlog.splice(0)) p.reject(new MicaError('ECLOSED', 'mica client closed'));
+    for (const p of this.backlog.splice(0)) p.done(Result.NotProcessed, null, new MicaError('ECLOSED', 'mica client closed'));
     for (const d of this.dests) d.queue.length = 0;
   }
 }

@@ -3,4 +3,4 @@ export * from './wire';
 export { cityHash64, keyHash } from './cityhash';
 export { Partition, SLOTS, itemSize, type PartitionOptions, type PartitionCounters } from './store';
 export { ServerShard, serverSteering, ownerOf, MAX_VALUE, type ServerOptions } from './server';
-export { MicaClient, MicaError, clientSteering, type MicaClientOptions, type MicaServerAddress, type MicaErrorCode, type MicaClientCounters } from './client';
+export { MicaClient, MicaError, clientSteering, type MicaCallback, type MicaClientOptions, type MicaServerAddress, type MicaErrorCode, type MicaClientCounters } from './client';

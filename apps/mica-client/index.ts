@@ -3,7 +3,7 @@
 // with a GET/SET mix (the bench's load generator).
 import { z } from 'zod';
 import { NetstarError, Verdict, type AppModule, type Config, type ShardApp, type ShardContext } from '../../index';
-import { MicaClient, MicaError, clientSteering, type MicaClientOptions } from '../../mica';
+import { MicaClient, MicaError, Op, clientSteering, type MicaClientOptions } from '../../mica';
 
 const server = z.object({
   ip: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/), udpPort: z.number().int().min(1).max(65535),
@@ -112,20 +112,33 @@ const app: AppModule<Settings> = {
       }
     }
 
+    // load: the callback form, so an answer's follow-up request leaves in the same loop pass
+    const loadKeys = s.mode === 'load' ? Array.from({ length: Math.min(s.keys, 1 << 16) }, (_, i) => keyOf(s.keySize, i)) : [];
+    const loadValues = s.mode === 'load' ? Array.from({ length: 64 }, (_, i) => valueOf(s.valueSize, i)) : [];
+    const onLoad = (result: number, _v: Uint8Array | null, err: MicaError | null): void => {
+      if (err !== null) fail(err); else { n.ops++; if (result !== 0) n.notFound++; }
+      loadOne();
+    };
     function loadOne(): void {
       if (stopped) return;
-      const r = Math.random(), i = Math.floor(Math.random() * s.keys);
-      const k = keyOf(s.keySize, i);
-      const p = r < s.getRatio ? (n.gets++, client.get(k)) : (n.sets++, client.set(k, valueOf(s.valueSize, i)));
-      p.then((v) => { n.ops++; if (v === null) n.notFound++; }, fail).finally(loadOne);
+      const i = Math.floor(Math.random() * loadKeys.length);
+      if (Math.random() < s.getRatio) { n.gets++; client.send(Op.Get, loadKeys[i], null, onLoad); }
+      else { n.sets++; client.send(Op.Set, loadKeys[i], loadValues[i & 63], onLoad); }
     }
 
     if (s.mode === 'check') void check().catch(fail);
     else if (s.mode === 'probe') void probe();
     else {
-      // fill the key space once, then keep `concurrency` requests in flight
+      // fill the key space once (at most 65,536 keys), then keep `concurrency` requests in flight
       void (async () => {
-        for (let i = ctx.id; i < s.keys; i += ctx.count) await client.set(keyOf(s.keySize, i), valueOf(s.valueSize, i)).catch(fail);
+        let next = ctx.id;
+        const filler = async (): Promise<void> => {
+          for (let i = next; i < s.keys; i = next) {
+            next += ctx.count;
+            if (i < loadKeys.length) await client.set(loadKeys[i], loadValues[i & 63]).catch(fail);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(s.concurrency, 512) }, filler));
         n.done = 1;
         for (let c = 0; c < s.concurrency; c++) loadOne();
       })();

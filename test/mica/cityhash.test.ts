@@ -1,6 +1,6 @@
 // CityHash64 v1.1 against the published test table (city-test.cc of CityHash 1.1: testdata[i][0] is
 // CityHash64(data + i*i, i) over its pseudo-random data), covering every length class 0..83 (0-16, 17-32, 33-64, 65-128).
-import { cityHash64 } from '../../mica/cityhash';
+import { cityHash64, cityHash64Short, useSlowShortPath } from '../../mica/cityhash';
 
 /** city-test.cc's data generator in its v1.1 form (only the bytes the first 84 vectors read). */
 function testData(n: number): Uint8Array {
@@ -37,6 +37,27 @@ describe('cityHash64 (v1.1)', () => {
   it('has 84 vectors', () => expect(VECTORS.length).toBe(84));
   it.each(VECTORS.map((v, i) => [i, v] as const))('length %i', (i, want) => {
     expect(cityHash64(data, i * i, i).toString(16)).toBe(want.toString(16));
+    useSlowShortPath(true);
+    try {
+      expect(cityHash64(data, i * i, i).toString(16)).toBe(want.toString(16));
+    } finally {
+      useSlowShortPath(false);
+    }
+  });
+  it('the 32-bit short-key path equals the BigInt path on 20,000 random keys of 0..16 bytes', () => {
+    const out = new Uint32Array(2);
+    let seed = 12345;
+    const rnd = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
+    useSlowShortPath(true);
+    try {
+      for (let n = 0; n < 20000; n++) {
+        const k = Uint8Array.from({ length: n % 17 }, rnd);
+        cityHash64Short(k, 0, k.length, out);
+        expect(((BigInt(out[1]) << 32n) | BigInt(out[0])).toString(16)).toBe(cityHash64(k).toString(16));
+      }
+    } finally {
+      useSlowShortPath(false);
+    }
   });
   it('rejects ranges outside the buffer', () => {
     expect(() => cityHash64(new Uint8Array(4), 2, 3)).toThrow(RangeError);
