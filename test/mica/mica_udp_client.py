@@ -125,5 +125,32 @@ check(g is not None and g[1] == R['NotSupported'], 'unknown op -> NotSupported')
 send(base + parts + 5, [req(OP['Get'], h, key)])
 s.settimeout(0.5)
 check(len(recv_all(1)) == 0, 'port outside the partitions: dropped')
+# 4. hostile datagrams: 400 random ones (valid header words, random counts, lengths, ops and bytes);
+# whatever the server answers must parse, and afterwards it still serves
+s.settimeout(0.05)
+answered = 0
+for i in range(400):
+    body = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200)))
+    d = struct.pack('<BBI', 0x78, rng.randint(0, 8), 0) + body
+    send(base + rng.randrange(parts), [], raw=d)
+    try:
+        while True:
+            r, _ = s.recvfrom(4096)
+            answered += 1
+            magic, cnt, _ = struct.unpack_from('<BBI', r, 0)
+            check(magic == 0x79, 'hostile: answer is a response')
+    except socket.timeout:
+        pass
+out['hostileAnswered'] = answered
+s.settimeout(2.0)
+# (a random request may have been a Reset: store the key again, then read it)
+r = req(OP['Set'], keys[5][0], keys[5][2], keys[5][3])
+send(base + keys[5][1], [r])
+g = recv_all(1).get(r[0])
+check(g is not None and g[1] == R['Success'], 'set after hostile datagrams')
+r = req(OP['Get'], keys[5][0], keys[5][2])
+send(base + keys[5][1], [r])
+g = recv_all(1).get(r[0])
+check(g is not None and g[1] == R['Success'] and g[4] == keys[5][3], 'still serving after hostile datagrams')
 out['partitionsUsed'] = sorted(out['partitionsUsed'])
 print(json.dumps(out))

@@ -44,8 +44,10 @@ describe('mica-server with a Linux UDP client', () => {
         // 2 shards read one queue each; every datagram to a partition port matched a rule on the shard that read it
         expect(st.shards.reduce((a, s) => a + s.steeredByRule, 0)).toBe(out.sent);
         expect(st.app.handedOff).toBe(0);
-        expect(st.app.frameBadCount).toBe(3); // count too high, count too low, a value that overruns
-        expect(st.app.frameTruncated).toBe(1);
+        // count too high, count too low, a value that overruns, a truncated one; and many of the 400 random ones
+        expect(st.app.frameBadCount).toBeGreaterThanOrEqual(3);
+        expect(st.app.frameTruncated).toBeGreaterThanOrEqual(1);
+        expect(st.app.frameBadCount + st.app.frameTruncated + st.app.batches).toBe(out.sent - 2); // the bad magic and the response are the other two
       } finally {
         await srv.stop({ timeoutMs: 15000 });
       }
@@ -60,8 +62,8 @@ describe('mica-server with a Linux UDP client', () => {
       expect(s.app.frameBadMagic).toBe(1);
       expect(s.app.notRequest).toBe(1);
       expect(s.app.badPort).toBe(1);
-      expect(s.app.unknownOp).toBe(1);
-      expect(s.app.wrongPartition).toBe(1);
+      expect(s.app.unknownOp).toBeGreaterThanOrEqual(1);
+      expect(s.app.wrongPartition).toBeGreaterThanOrEqual(1);
     });
   });
 });
