@@ -250,3 +250,68 @@ print(' '.join(ports))
     });
   });
 });
+
+describe('stateless-nf on MICA: two instances', () => {
+  const dir = tmpDir('snf2');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('two NAT instances sharing one mica-server never hand out the same external port', async () => {
+    await withTopology('snf2', async (topo) => {
+      const nets = [await buildNat(topo, 0, 'mica'), await buildNat(topo, 1, 'mica')];
+      // the MICA server and both NATs' store ports on one bridge
+      await topo.ns('sw');
+      await topo.ns('st');
+      await topo.ip('sw', ['link', 'add', 'br0', 'type', 'bridge']);
+      await topo.ip('sw', ['link', 'set', 'br0', 'up']);
+      for (const [ns, a, b] of [['st', 'vs', 'ps'], [nets[0].nfNs, 'nst', 'p0'], [nets[1].nfNs, 'nst', 'p1']] as const) {
+        await topo.veth(ns, a, 'sw', b, { disableOffloads: true });
+        await topo.ip('sw', ['link', 'set', b, 'master', 'br0']);
+        await topo.sysctl(ns, `net.ipv6.conf.${a}.disable_ipv6`, '1');
+      }
+      const store = topo.spawn('st', process.execPath, [CLI_PATH, 'run', 'mica-server', '-c', writeJson(dir, 'store.json', {
+        eal: { vdevs: ['net_af_packet0,iface=vs'], filePrefix: filePrefix('sn2s') }, pool: { size: 4095 },
+        ports: [{ name: 'net_af_packet0', stack: { address: '198.18.22.2/24', closedPorts: 'nf' } }],
+        statsIntervalMs: 200, app: { udpPort: 9000, partitions: 2, memoryMb: 8 },
+      }), '--stats', '--json']);
+      await store.waitForOutput(/^STATS /m, 20000);
+      const backend = { backend: 'mica', mica: { portIndex: 2, servers: [{ ip: '198.18.22.2', udpPort: 9000, partitions: 2, mac: await topo.mac('st', 'vs') }], timeoutMs: 50, retries: 5 } };
+      const nfs: ManagedProcess[] = [];
+      for (let i = 0; i < 2; i++)
+        nfs.push(await startNf(topo, nets[i].nfNs, writeJson(dir, `m${i}.json`, await nfConfig(topo, nets[i], `sn2${i}`, backend, true, { portRange: [20000, 20023] }))));
+      const echoes = nets.map((net) => topo.spawn(net.outNs, PY, ['-c', `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('${net.outIp}', 5353))
+print('ready', flush=True)
+while True:
+    d, a = s.recvfrom(2048); s.sendto(b'%d' % a[1], a)
+`]));
+      for (const e of echoes) await e.waitForOutput(/ready/, 10000);
+      const runs = nets.map((net) => topo.exec(net.inNs, PY, ['-c', `
+import socket
+ports = []
+for i in range(10):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+    for t in range(5):
+        s.sendto(b'x', ('${net.outIp}', 5353))
+        try:
+            ports.append(s.recvfrom(100)[0].decode()); break
+        except socket.timeout:
+            pass
+print(' '.join(ports))
+`], { timeoutMs: 60000 }));
+      const seen = (await Promise.all(runs)).map((r) => r.stdout.trim().split(' ').filter(Boolean).map(Number));
+      for (const ports of seen) {
+        expect(ports.length).toBe(10);
+        expect(new Set(ports).size).toBe(10);
+      }
+      expect(seen[0].filter((p) => seen[1].includes(p))).toEqual([]);
+      await waitFor(() => nfs.reduce((a, p) => a + (appCounters(p).allocated ?? 0), 0) >= 20, { timeoutMs: 5000, what: 'counters reported' });
+      const c = nfs.map((p) => appCounters(p));
+      expect(c[0].allocated + c[1].allocated).toBe(20);
+      expect(c[0].portCollisions + c[1].portCollisions).toBeGreaterThan(0);
+      for (const e of echoes) e.kill();
+      for (const p of nfs) await stopChecked(p);
+      await stopChecked(store);
+    });
+  });
+});
