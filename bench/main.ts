@@ -8,6 +8,7 @@ import { benchHttpd } from './httpd';
 import { benchLb } from './lb';
 import { benchOvsNat } from './ovs-nat';
 import { benchMica } from './mica';
+import { benchStatelessNf } from './stateless-nf';
 
 const BENCHES: Record<string, (o: { rounds: number; seconds: number; json: boolean; core: number }) => Promise<unknown>> = {
   l2fwd: benchL2fwd,
@@ -17,6 +18,7 @@ const BENCHES: Record<string, (o: { rounds: number; seconds: number; json: boole
   lb: benchLb,
   'ovs-nat': benchOvsNat,
   mica: benchMica,
+  'stateless-nf': benchStatelessNf,
 };
 
 async function main(): Promise<number> {

@@ -17,6 +17,8 @@ const schema = z.object({
   /** external ports handed out */
   portRange: z.tuple([z.number().int().min(1024).max(65535), z.number().int().min(1024).max(65535)]).default([20000, 29999]),
   /** next hops by address (hosts on either side); others are learned from the ports' ARP */
+  /** the outside next hop for every destination (a router); without it destinations are direct neighbours */
+  outsideGateway: z.string().regex(ipRe).optional(),
   neighbors: z.array(z.object({ ip: z.string().regex(ipRe), mac: z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/) }).strict()).default([]),
   backend: z.enum(['mica', 'redis']).default('mica'),
   mica: z.object({
@@ -37,7 +39,7 @@ const schema = z.object({
   maxPendingPerFlow: z.number().int().min(1).default(64),
   maxPending: z.number().int().min(1).default(4096),
 }).strict();
-type Settings = z.infer<typeof schema> & { outsideIp: number; insideIp: number };
+type Settings = z.infer<typeof schema> & { outsideIp: number; insideIp: number; gateway: number };
 
 interface Lease { inIp: number; inPort: number; remoteIp: number; remotePort: number }
 
@@ -72,7 +74,7 @@ const app: AppModule<Settings> = {
     }
     if (s.backend === 'redis' && !s.redis) throw new NetstarError('ERR_CONFIG', 'stateless-nf: backend "redis" needs app.redis {nodes}');
     if (s.portRange[0] > s.portRange[1]) throw new NetstarError('ERR_CONFIG', 'stateless-nf: portRange is [low, high]');
-    return { ...s, insideIp, outsideIp };
+    return { ...s, insideIp, outsideIp, gateway: s.outsideGateway ? ipNum(s.outsideGateway) : -1 };
   },
   steering: (s: Settings, shards: number) => (s.backend === 'mica' && s.mica ? clientSteering(s.mica, shards) : []),
   createShard(ctx: ShardContext, s: Settings): ShardApp {
@@ -84,6 +86,15 @@ const app: AppModule<Settings> = {
       outPackets: 0, inPackets: 0, cacheHits: 0, lookups: 0, storeHits: 0, allocated: 0, portCollisions: 0, exhausted: 0,
       pendingDrops: 0, noMapping: 0, filtered: 0, noNeighbor: 0, storeErrors: 0, parseErrors: 0, unsupported: 0, notOurs: 0,
       cacheFlushes: 0, held: 0,
+    };
+    // lookup latency (µs from a flow's first held packet to its lookup's end), a bounded sample for p50/p99
+    const lat = new Float64Array(8192);
+    let latN = 0;
+    const pct = (q: number): number => {
+      const k = Math.min(latN, lat.length);
+      if (k === 0) return 0;
+      const xs = Array.from(lat.subarray(0, k)).sort((a, b) => a - b);
+      return Math.round(xs[Math.min(k - 1, Math.floor(q * k))]);
     };
     const outCache = new Map<string, number>();
     const inCache = new Map<string, Lease>();
@@ -106,7 +117,7 @@ const app: AppModule<Settings> = {
     }
     /** Rewrites an inside->outside packet (already parsed into `info`) to leave from extPort. */
     function translateOut(p: Packet, extPort: number): number {
-      const mac = neighbor(s.outsidePort, info.dst);
+      const mac = neighbor(s.outsidePort, s.gateway >= 0 ? s.gateway : info.dst);
       if (mac < 0) { n.noNeighbor++; return Verdict.DROP; }
       flow.rewriteTupleHalves(info.view, info.l3, info.l4, info.proto, -1, s.outsideIp >>> 16, s.outsideIp & 0xffff, info.dst >>> 16, info.dst & 0xffff, extPort, info.dport);
       setMacs(p, mac, portMac[s.outsidePort]);
@@ -162,7 +173,9 @@ const app: AppModule<Settings> = {
       if (q !== undefined) { q.push(h); return Verdict.STOLEN; }
       q = [h];
       pending.set(key, q);
+      const t0 = performance.now();
       lookup().then((apply) => {
+        lat[latN++ % lat.length] = (performance.now() - t0) * 1000;
         pending.delete(key);
         for (const x of q!) {
           pendingTotal--;
@@ -220,7 +233,7 @@ const app: AppModule<Settings> = {
       onPacket,
       afterBurst: () => store.flush?.(),
       pollAt: () => store.pollAt?.() ?? Infinity,
-      counters: () => ({ ...n, pending: pendingTotal, ...store.counters() }),
+      counters: () => ({ ...n, pending: pendingTotal, lookupP50Us: pct(0.5), lookupP99Us: pct(0.99), ...store.counters() }),
     };
   },
 };
