@@ -44,7 +44,7 @@ describe('MicaClient with mica-server processes', () => {
       const s1 = await start(topo, 's1', 'mica-server', writeJson(dir, 's1.json', nodeCfg('v1', '198.18.7.2/24', 2, { udpPort: 9000, partitions: 2, memoryMb: 4 }, 'ms1')));
       const s2 = await start(topo, 's2', 'mica-server', writeJson(dir, 's2.json', nodeCfg('v2', '198.18.7.3/24', 1, { udpPort: 9100, partitions: 3, memoryMb: 4 }, 'ms2')));
       const keys = 60;
-      const cl = await start(topo, 'cli', 'mica-client', writeJson(dir, 'c.json', nodeCfg('vc', '198.18.7.1/24', 2, { servers, keys, valueSize: 40, timeoutMs: 200 }, 'mc')));
+      const cl = await start(topo, 'cli', 'mica-client', writeJson(dir, 'c.json', nodeCfg('vc', '198.18.7.1/24', 2, { servers, keys, valueSize: 40, timeoutMs: 1000 }, 'mc')));
       await waitFor(() => (appCounters(cl).done ?? 0) === 2 || (appCounters(cl).otherErrors ?? 0) + (appCounters(cl).timeouts ?? 0) > 0, { timeoutMs: 30000, what: 'client checks done' });
       await new Promise((r) => setTimeout(r, 400));
       const c = appCounters(cl);

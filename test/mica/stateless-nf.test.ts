@@ -84,8 +84,12 @@ import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
 got = []
 for i in range(20):
-    s.sendto(b'ping%d' % i, ('${net.outIp}', 5353))
-    got.append(s.recvfrom(2048)[0].decode())
+    for t in range(5):
+        s.sendto(b'ping%d' % i, ('${net.outIp}', 5353))
+        try:
+            got.append(s.recvfrom(2048)[0].decode()); break
+        except socket.timeout:
+            pass
 print('\\n'.join(got))
 `], { timeoutMs: 30000 });
   const lines = u.stdout.trim().split('\n');
@@ -139,7 +143,7 @@ describe('stateless-nf', () => {
       });
       const store = topo.spawn('st', process.execPath, [CLI_PATH, 'run', 'mica-server', '-c', storeCfg, '--stats', '--json']);
       await store.waitForOutput(/^STATS /m, 20000);
-      const backend = { backend: 'mica', mica: { portIndex: 2, servers: [{ ip: '198.18.22.2', udpPort: 9000, partitions: 2, mac: await topo.mac('st', 'vs') }], timeoutMs: 50, retries: 5 } };
+      const backend = { backend: 'mica', mica: { portIndex: 2, servers: [{ ip: '198.18.22.2', udpPort: 9000, partitions: 2, mac: await topo.mac('st', 'vs') }], timeoutMs: 200, retries: 5 } };
       let n = 0;
       await failoverTransfer(topo, dir, net, async () => writeJson(dir, `nf${n++}.json`, await nfConfig(topo, net, `snf${n}`, backend, true)), 'mica');
       const st = await stopChecked(store);
@@ -274,7 +278,7 @@ describe('stateless-nf on MICA: two instances', () => {
         statsIntervalMs: 200, app: { udpPort: 9000, partitions: 2, memoryMb: 8 },
       }), '--stats', '--json']);
       await store.waitForOutput(/^STATS /m, 20000);
-      const backend = { backend: 'mica', mica: { portIndex: 2, servers: [{ ip: '198.18.22.2', udpPort: 9000, partitions: 2, mac: await topo.mac('st', 'vs') }], timeoutMs: 50, retries: 5 } };
+      const backend = { backend: 'mica', mica: { portIndex: 2, servers: [{ ip: '198.18.22.2', udpPort: 9000, partitions: 2, mac: await topo.mac('st', 'vs') }], timeoutMs: 200, retries: 5 } };
       const nfs: ManagedProcess[] = [];
       for (let i = 0; i < 2; i++)
         nfs.push(await startNf(topo, nets[i].nfNs, writeJson(dir, `m${i}.json`, await nfConfig(topo, nets[i], `sn2${i}`, backend, true, { portRange: [20000, 20023] }))));
