@@ -96,8 +96,11 @@ const app: AppModule<Settings> = {
       const xs = Array.from(lat.subarray(0, k)).sort((a, b) => a - b);
       return Math.round(xs[Math.min(k - 1, Math.floor(q * k))]);
     };
-    const outCache = new Map<string, number>();
-    const inCache = new Map<string, Lease>();
+    // Local caches keyed by numbers (no string per packet): outbound by [proto][src:sport] -> [dst:dport] -> port,
+    // inbound by proto:port -> lease. Strings name store keys only, on the miss path.
+    const outCache: Map<number, Map<number, number>>[] = [new Map(), new Map()];
+    let outCount = 0;
+    const inCache = new Map<number, Lease>();
     const pending = new Map<string, PacketHandle[]>();
     let pendingTotal = 0;
     const macs = new Map<number, number>(s.neighbors.map((x) => [ipNum(x.ip), macNum(x.mac)]));
@@ -133,9 +136,18 @@ const app: AppModule<Settings> = {
       n.inPackets++;
       return Verdict.port(s.insidePort);
     }
-    function remember<V>(m: Map<string, V>, k: string, v: V): void {
-      if (m.size >= s.cacheSize) { m.clear(); n.cacheFlushes++; }
-      m.set(k, v);
+    const pIdx = (proto: number): number => (proto === 6 ? 0 : 1);
+    function rememberOut(proto: number, a: number, b: number, ext: number): void {
+      if (outCount >= s.cacheSize) { outCache[0].clear(); outCache[1].clear(); outCount = 0; n.cacheFlushes++; }
+      const m = outCache[pIdx(proto)];
+      let inner = m.get(a);
+      if (inner === undefined) m.set(a, (inner = new Map()));
+      if (!inner.has(b)) outCount++;
+      inner.set(b, ext);
+    }
+    function rememberIn(k: number, l: Lease): void {
+      if (inCache.size >= s.cacheSize) { inCache.clear(); n.cacheFlushes++; }
+      inCache.set(k, l);
     }
 
     async function resolveOut(key: string, proto: number, src: number, sport: number, dst: number, dport: number): Promise<number> {
@@ -201,23 +213,25 @@ const app: AppModule<Settings> = {
       if (proto !== 6 && proto !== 17) { n.unsupported++; return Verdict.DROP; }
       if (pi === s.insidePort) {
         const src = info.src, sport = info.sport, dst = info.dst, dport = info.dport;
-        const key = `o:${proto}:${src}:${sport}:${dst}:${dport}`;
-        const ext = outCache.get(key);
+        const a = src * 65536 + sport, b = dst * 65536 + dport;
+        const ext = outCache[pIdx(proto)].get(a)?.get(b);
         if (ext !== undefined) { n.cacheHits++; return translateOut(pkt, ext); }
+        const key = `o:${proto}:${src}:${sport}:${dst}:${dport}`;
         return park(pkt, key, async () => {
           const e = await resolveOut(key, proto, src, sport, dst, dport);
-          if (e >= 0) remember(outCache, key, e);
+          if (e >= 0) rememberOut(proto, a, b, e);
           return (h) => (e < 0 ? Verdict.DROP : translateOut(h, e));
         });
       }
       if (pi === s.outsidePort) {
         if (info.dst !== s.outsideIp) { n.notOurs++; return Verdict.DROP; }
-        const key = `p:${proto}:${info.dport}`;
-        const l = inCache.get(key);
+        const k = proto * 65536 + info.dport;
+        const l = inCache.get(k);
         if (l !== undefined) { n.cacheHits++; return translateIn(pkt, l); }
+        const key = `p:${proto}:${info.dport}`;
         return park(pkt, key, async () => {
           const lease = await resolveIn(key);
-          if (lease !== null) remember(inCache, key, lease);
+          if (lease !== null) rememberIn(k, lease);
           return (h) => { if (lease === null) { n.noMapping++; return Verdict.DROP; } return translateIn(h, lease); };
         });
       }
