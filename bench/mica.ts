@@ -53,7 +53,8 @@ async function ours(dir: string, m: Mix, seconds: number, core: number, round: s
 }
 
 async function redisRates(dir: string, value: number, seconds: number, core: number): Promise<{ get: number; set: number }> {
-  const port = 20000 + (process.pid % 20000);
+  // a port per run (the previous server may still be exiting)
+  const port = 20000 + ((process.pid + value * 7 + Math.floor(Math.random() * 1000)) % 20000);
   const other = core === 0 ? 1 : 0;
   const srv = spawn('taskset', ['-c', String(core), 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no'], { stdio: 'ignore' });
   try {
@@ -71,6 +72,10 @@ async function redisRates(dir: string, value: number, seconds: number, core: num
     return { get: rate('get'), set: rate('set') };
   } finally {
     srv.kill('SIGTERM');
+    await new Promise<void>((res) => {
+      const t = setTimeout(() => { srv.kill('SIGKILL'); res(); }, 10000);
+      srv.once('exit', () => { clearTimeout(t); res(); });
+    });
   }
 }
 
