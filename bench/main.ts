@@ -16,6 +16,8 @@ import { runReport } from './report';
 import { benchL3engine } from './l3engine';
 import { benchMonitor } from './monitor';
 import { benchHalfback } from './halfback';
+import { benchMica } from './mica';
+import { benchStatelessNf } from './stateless-nf';
 
 export interface BenchOptions { rounds: number; seconds: number; json: boolean; core: number; connections?: number; profile?: boolean }
 const BENCHES: Record<string, (o: BenchOptions) => Promise<unknown>> = {
@@ -29,6 +31,8 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<unknown>> = {
   l3engine: benchL3engine,
   monitor: benchMonitor,
   halfback: benchHalfback,
+  mica: benchMica,
+  'stateless-nf': benchStatelessNf,
 };
 
 async function main(): Promise<number> {

@@ -114,6 +114,14 @@ export interface NativeAddon {
     resetStats(port: number): void;
   };
   Lcore: new (o?: { capacity?: number }) => NativeLcore;
+  /** rte_flow steering rules (ERR_FLOW_UNSUPPORTED when the device refuses a rule: steer in software then). */
+  flow: {
+    /** Validates "IPv4/UDP dst port -> RX queue"; with `create`, installs it and returns its handle. */
+    udpToQueue(port: number, udpDst: number, queue: number, create?: boolean): number;
+    destroy(handle: number): void;
+    /** Removes every rule of a port. */
+    flush(port: number): void;
+  };
   memory: {
     /**
      * Zeroed memory of `bytes` (1..2^30) on a 2 MiB-aligned anonymous mapping advised MADV_HUGEPAGE and
@@ -182,7 +190,7 @@ function load(): NativeAddon {
   const raw = require(file) as NativeAddon;
   checkLayout(raw.layout);
   // Control-plane calls get typed errors; the Lcore hot path is used as is (its errors carry `code` too).
-  return { ...raw, fast: raw.fast, eal: wrapErrors(raw.eal), pool: wrapErrors(raw.pool), ring: wrapErrors(raw.ring), port: wrapErrors(raw.port), memory: wrapErrors(raw.memory) };
+  return { ...raw, fast: raw.fast, eal: wrapErrors(raw.eal), pool: wrapErrors(raw.pool), ring: wrapErrors(raw.ring), port: wrapErrors(raw.port), memory: wrapErrors(raw.memory), flow: wrapErrors(raw.flow) };
 }
 
 export const native: NativeAddon = load();

@@ -13,6 +13,8 @@ export const S = {
   droppedAtStop: 18,
   /** packets freed because a send named a bad offset or length (an app bug; counted, the shard goes on) */
   badPackets: 19,
+  /** packets a software steering rule (UDP destination port) matched on this shard (moved or kept) */
+  steeredByRule: 20,
 } as const;
 export const SHARD_WORDS = 24;
 const PS = LAYOUT.portStats;

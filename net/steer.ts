@@ -69,3 +69,30 @@ export function hashProtoAddrsPorts(proto: number, addrA: number, addrB: number,
 export function tupleHash(ipA: number, ipB: number, proto: number, portA: number, portB: number): number {
   return hashProtoAddrsPorts(proto, ipA, ipB, portA, portB, proto === 6 || proto === 17);
 }
+
+// ---- Steering rules: "IPv4/UDP to this destination port -> this shard" (MICA endpoints, client reply ports) ----
+
+/** A rule an app asks for (AppModule.steering): packets of `port` (index in config.ports) to UDP `udpDst` go to `shard`. */
+export interface SteerRule { port: number; udpDst: number; shard: number }
+/** How the engine installed a rule: in the device (rte_flow, queue = shard) or in the shards' software table. */
+export interface InstalledRule extends SteerRule { path: 'rte_flow' | 'software'; reason?: string }
+
+/** The software path of the rules of one port: UDP destination port -> shard (-1: no rule). */
+export class UdpPortTable {
+  readonly shardOf = new Int16Array(65536).fill(-1);
+  size = 0;
+  add(udpDst: number, shard: number): void {
+    if (this.shardOf[udpDst] < 0) this.size++;
+    this.shardOf[udpDst] = shard;
+  }
+  /**
+   * The shard a rule sends this frame to, or -1 (no rule, not IPv4/UDP, a non-first fragment, or too short).
+   * Reads only within [off, off+len).
+   */
+  lookup(v: DataView, off: number, len: number): number {
+    if (len < 42 || v.getUint16(off + 12) !== 0x0800) return -1;
+    const ip = off + 14, ihl = (v.getUint8(ip) & 0x0f) * 4;
+    if (ihl < 20 || v.getUint8(ip + 9) !== 17 || (v.getUint16(ip + 6) & 0x1fff) !== 0 || ip + ihl + 4 > off + len) return -1;
+    return this.shardOf[v.getUint16(ip + ihl + 2)];
+  }
+}

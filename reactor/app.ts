@@ -5,6 +5,7 @@ import type { PortInfo } from '../native';
 import * as netApp from '../net/app';
 import type { ShardContext } from './context';
 import type { ZodTypeAny } from 'zod';
+import type { SteerRule } from '../net/steer';
 
 // The verdict and the per-shard handler contract live in net/app.ts (the flow layer builds and answers them).
 export import Verdict = netApp.Verdict;
@@ -33,6 +34,11 @@ export interface AppModule<S = unknown> {
    * A handler gets the settings the shards got (after prepare), the request's arguments and a small context.
    */
   control?: Record<string, AppCommand<S>>;
+  /**
+   * Main thread, after prepare: steering rules (UDP destination port -> shard). The engine installs each
+   * with rte_flow where the port validates it (queue = shard) and in the shards' software table otherwise.
+   */
+  steering?(settings: S, shards: number): SteerRule[];
   /** Shard thread: the app's per-shard state over the shard's context (its whole surface). */
   createShard(ctx: ShardContext, settings: S): ShardApp | Promise<ShardApp>;
 }
@@ -54,6 +60,9 @@ export const APPS: Record<string, string> = {
   ids: 'apps/ids/index',
   abacus: 'apps/abacus/index',
   halfback: 'apps/halfback/index',
+  'mica-server': 'apps/mica-server/index',
+  'mica-client': 'apps/mica-client/index',
+  'stateless-nf': 'apps/stateless-nf/index',
 };
 
 /**

@@ -12,6 +12,7 @@ import { Control, CTRL } from './control';
 import { RING_KINDS, RingMatrix } from '../net/qp';
 import { RingMatrix as MsgMatrix } from './msgring';
 import { logger } from './log';
+import type { InstalledRule, SteerRule } from '../net/steer';
 
 export interface PortSummary extends PortTotals { name: string; device: PortStats }
 export interface EngineSummary {
@@ -24,6 +25,8 @@ export interface EngineSummary {
   heldAtClose: number;
   appErrors: number;
   elapsedMs: number;
+  /** the app's steering rules and where each went (rte_flow or the software table) */
+  steering: { rteFlow: number; software: number; rules: InstalledRule[] };
 }
 
 /** Starts the EAL; refused arguments are a config error, a file prefix another process holds is said plainly. */
@@ -71,6 +74,9 @@ export class Engine {
   private failure: Error | null = null;
   private readonly started = Date.now();
   private stopping: Promise<EngineSummary> | null = null;
+  /** steering rules as installed (rte_flow handles kept to destroy them at stop) */
+  readonly steering: InstalledRule[] = [];
+  private readonly flowHandles: number[] = [];
   /** Called once if a shard dies: the process should stop with a clear message. */
   onFatal: (err: Error) => void = () => {};
   /** Called when a shard reports packets held past the leak deadline. */
@@ -152,7 +158,39 @@ export class Engine {
     }
     if (e.app.prepare) settings = e.app.prepare(settings, e.ports);
     e.appSettings = settings;
+    if (e.app.steering) e.installSteering(e.app.steering(settings, e.shards));
     await e.spawn(cores, settings);
+  }
+
+  /**
+   * Each rule goes to the device with rte_flow (queue = shard) when the device has a queue for that shard
+   * and validates the rule; otherwise to the shards' software table (the shard reading the queue hands the
+   * packet over). Which path and why is kept and reported.
+   */
+  private installSteering(rules: SteerRule[]): void {
+    for (const r of rules) {
+      if (!Number.isInteger(r.port) || r.port < 0 || r.port >= this.ports.length)
+        throw new NetstarError('ERR_CONFIG', `steering rule: no port index ${r.port}`);
+      if (!Number.isInteger(r.udpDst) || r.udpDst < 1 || r.udpDst > 65535)
+        throw new NetstarError('ERR_CONFIG', `steering rule: UDP port ${r.udpDst} is not in 1..65535`);
+      if (!Number.isInteger(r.shard) || r.shard < 0 || r.shard >= this.shards)
+        throw new NetstarError('ERR_CONFIG', `steering rule: no shard ${r.shard} (${this.shards} shards)`);
+      const lay = this.layout[r.port];
+      let reason: string;
+      if (r.shard >= lay.rxQueues) reason = `port has ${lay.rxQueues} RX queue(s): none for shard ${r.shard}`;
+      else if (lay.rxQueues === 1) reason = 'one RX queue: every packet reaches shard 0 anyway';
+      else {
+        try {
+          this.flowHandles.push(native.flow.udpToQueue(this.ports[r.port].id, r.udpDst, r.shard, true));
+          this.steering.push({ ...r, path: 'rte_flow' });
+          continue;
+        } catch (e) {
+          if (!(e instanceof NetstarError) || (e.code !== 'ERR_FLOW_UNSUPPORTED' && e.code !== 'ERR_FLOW')) throw e;
+          reason = e.message;
+        }
+      }
+      this.steering.push({ ...r, path: 'software', reason });
+    }
   }
 
   private spawn(cores: number[], settings: unknown): Promise<void> {
@@ -162,7 +200,7 @@ export class Engine {
       for (let s = 0; s < this.shards; s++) {
         const init: ShardInit & { netstarShard: true } = {
           netstarShard: true, id: s, count: this.shards, core: cores[s], config: this.config, appPath: this.appPath,
-          settings, ports: this.layout, pools: this.pools, rings: this.rings, messages: this.messages.init, stats: this.stats, control: this.ctl.sab, statsWords: STATS_WORDS,
+          settings, ports: this.layout, steering: this.steering, pools: this.pools, rings: this.rings, messages: this.messages.init, stats: this.stats, control: this.ctl.sab, statsWords: STATS_WORDS,
         };
         const w = new Worker(entry, { workerData: init });
         w.on('message', (m: { type: string; report?: ShardReport; count?: number; oldestMs?: number; counters?: Record<string, number> }) => {
@@ -232,6 +270,9 @@ export class Engine {
     if (process.env.NETSTAR_DEBUG)
       process.stderr.write(`rings at stop: ${JSON.stringify(this.rings.map((k) => k.map((row) => row.map((r) => (r < 0 ? -1 : native.ring.count(r))))))}\n`);
     const ports: PortSummary[] = this.ports.map((p, i) => ({ name: p.name, device: native.port.stats(p.id), ...this.portTotals(i) }));
+    for (const h of this.flowHandles.splice(0)) {
+      try { native.flow.destroy(h); } catch { /* the port may have dropped it already */ }
+    }
     for (const p of this.ports) native.port.close(p.id);
     const poolsInUse = this.pools.map((p) => native.pool.inUse(p.id));
     // Every shard has exited (or was terminated): nothing uses the EAL any more.
@@ -248,6 +289,11 @@ export class Engine {
       heldAtClose: this.reports.reduce((a, r) => a + r.heldAtClose, 0),
       appErrors,
       elapsedMs: Date.now() - this.started,
+      steering: {
+        rteFlow: this.steering.filter((r) => r.path === 'rte_flow').length,
+        software: this.steering.filter((r) => r.path === 'software').length,
+        rules: this.steering,
+      },
     };
   }
 }

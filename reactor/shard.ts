@@ -7,7 +7,7 @@ import * as path from 'path';
 import { native, NativeLcore, RX_DESC_WORDS, RXD, MAX_BURST } from '../native';
 import { Packet, PacketMemory, RxBatch } from '../net/packet';
 import { CrossShard, DpdkQueuePair, RingKind, RingMatrix, ShardIO } from '../net/qp';
-import { flowHash, Reta, RX_RSS_HASH } from '../net/steer';
+import { flowHash, Reta, RX_RSS_HASH, UdpPortTable, type InstalledRule } from '../net/steer';
 import { ShardStack, type PortStackConfig } from '../net/netstack';
 import { S, portBase } from './stats';
 import { AppModule, ShardApp, Verdict, appOfModule } from './app';
@@ -40,6 +40,8 @@ export interface ShardInit {
   stats: SharedArrayBuffer;
   control: SharedArrayBuffer;
   statsWords: number;
+  /** steering rules as the engine installed them (the software ones are applied here) */
+  steering: InstalledRule[];
 }
 
 /** A source of work in the poll loop (Seastar's pollers). */
@@ -100,6 +102,8 @@ export class Shard implements ShardContext {
   private readonly portIndexOf = new Int16Array(64).fill(-1);
   /** per port index: 1 if this shard reads the port and must steer packets to other shards */
   private readonly steers: Uint8Array;
+  /** per port index: the software steering rules (UDP destination port -> shard), or null */
+  private readonly rules: (UdpPortTable | null)[];
   private app!: ShardApp;
   /** the native offload executor, driven by the flow layer (FlowDistributor.attachNative); null without one */
   readonly nativeOffload: NativeOffloadHost | null;
@@ -150,6 +154,11 @@ export class Shard implements ShardContext {
       ? new CrossShard(this.io, this.id, this.count, init.rings, { backpressure: init.config.backpressure }, (dst) => this.wake(dst))
       : null;
     this.steers = new Uint8Array(init.ports.length);
+    this.rules = init.ports.map(() => null);
+    for (const r of init.steering ?? []) {
+      if (r.path !== 'software') continue;
+      (this.rules[r.port] ??= new UdpPortTable()).add(r.udpDst, r.shard);
+    }
     this.qps = init.ports.map((p, i) => {
       this.portIndexOf[p.info.id] = i;
       const rxq = this.id < p.rxQueues ? this.id : -1;
@@ -486,19 +495,32 @@ export class Shard implements ShardContext {
     batch.count = 0;
   }
 
-  /** Software steering: moves packets that belong to other shards out of the batch. */
-  private steer(batch: RxBatch): void {
+  /**
+   * Software steering: moves packets that belong to other shards out of the batch — by the port's rules
+   * (UDP destination port -> shard) first, then, where this shard reads for others, by the RETA.
+   */
+  private steer(batch: RxBatch, pi: number): void {
     const d = batch.desc, views = batch.mem.views, reta = this.reta, self = this.id, x = this.xshard!, pkt = this.pkt;
+    const rules = this.rules[pi], byReta = this.steers[pi] === 1;
     let k = 0;
     for (let i = 0, n = batch.count; i < n; i++) {
       const b = i * RX_DESC_WORDS;
-      let h: number;
-      if (d[b + RXD.olFlags] & RX_RSS_HASH) h = d[b + RXD.rss];
-      else {
+      let target = -1;
+      if (rules !== null) {
         const c = d[b + RXD.chunk];
-        h = flowHash(views[c >>> 16][c & 0xffff], d[b + RXD.bufOffset] + d[b + RXD.dataOff], d[b + RXD.dataLen]);
+        target = rules.lookup(views[c >>> 16][c & 0xffff], d[b + RXD.bufOffset] + d[b + RXD.dataOff], d[b + RXD.dataLen]);
+        if (target >= 0) this.stats[S.steeredByRule]++;
       }
-      const target = reta.shardOf(h);
+      if (target < 0 && byReta) {
+        let h: number;
+        if (d[b + RXD.olFlags] & RX_RSS_HASH) h = d[b + RXD.rss];
+        else {
+          const c = d[b + RXD.chunk];
+          h = flowHash(views[c >>> 16][c & 0xffff], d[b + RXD.bufOffset] + d[b + RXD.dataOff], d[b + RXD.dataLen]);
+        }
+        target = reta.shardOf(h);
+      }
+      if (target < 0) target = self;
       if (target !== self) {
         batch.at(i, pkt);
         x.unsafeForward(pkt, target);
@@ -564,8 +586,8 @@ export class Shard implements ShardContext {
       if (n === 0) continue;
       total += n;
       st[S.rxBursts]++;
-      if (this.steers[pi] === 1) {
-        this.steer(batch);
+      if (this.steers[pi] === 1 || this.rules[pi] !== null) {
+        this.steer(batch, pi);
         if (batch.count === 0) continue;
       }
       if (app.onBurst && this.stacks[pi] === null) {

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config cmake g++ make clang libclang-rt-14-dev hping3 iptables python3 iproute2 iputils-ping ethtool
-  netcat-openbsd curl iperf3 tshark tcpdump python3-scapy wrk jq procps psmisc prometheus nginx tcpflow libndpi-bin)
+  netcat-openbsd curl iperf3 tshark tcpdump python3-scapy wrk jq procps psmisc prometheus nginx tcpflow libndpi-bin redis-server)
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }

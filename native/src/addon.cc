@@ -52,6 +52,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   initLcore(env, exports);
   initMemory(env, exports);
   exports.Set("layout", layoutObject(env));
+  initFlow(env, exports);
   exports.Set("RX_DESC_WORDS", Napi::Number::New(env, RX_DESC_WORDS));
   exports.Set("TX_DESC_WORDS", Napi::Number::New(env, TX_DESC_WORDS));
   return exports;

@@ -72,6 +72,7 @@ void initEal(Napi::Env env, Napi::Object exports);
 void initPort(Napi::Env env, Napi::Object exports);
 void initPool(Napi::Env env, Napi::Object exports);
 void initMemory(Napi::Env env, Napi::Object exports);
+void initFlow(Napi::Env env, Napi::Object exports);
 Napi::Object initLcore(Napi::Env env, Napi::Object exports);
 
 }  // namespace netstar
