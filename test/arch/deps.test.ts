@@ -68,6 +68,9 @@ describe('layering (dependency-cruiser)', () => {
         'net-not-reactor: net/bad.ts -> reactor/r.ts',
         // A cycle is reported once, at the module it is first found from (p imports q; q imports p's type).
         'no-circular: reactor/p.ts -> reactor/q.ts',
+        // The demo and the benches share helpers with tests through tools/, never test/.
+        'product-not-test: apps/demo/d.ts -> test/helpers/h.ts',
+        'product-not-test: bench/b.ts -> test/helpers/h.ts',
         'product-not-test: cli/main.ts -> test/helpers/h.ts',
       ]);
     } finally {
