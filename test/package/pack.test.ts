@@ -53,7 +53,7 @@ const reflector: AppModule<Settings> = {
   createShard(ctx: ShardContext, s: Settings): ShardApp {
     let reflected = 0, runts = 0;
     return {
-      onPacket(pkt: Packet): number {
+      onPacket(pkt: Packet): Verdict {
         if (pkt.length < 14) { runts++; return Verdict.DROP; }
         const b = pkt.bytes, o = pkt.offset;
         for (let i = 0; i < 6; i++) { const t = b[o + i]; b[o + i] = b[o + 6 + i]; b[o + 6 + i] = t; }
