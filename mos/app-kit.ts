@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import { z } from 'zod';
 import { NetstarError } from '../native';
+import { settingsError } from '../reactor/settings';
 import type { Config } from '../reactor/config';
 import { Verdict, type ShardApp } from '../reactor/app';
 import type { ShardContext } from '../reactor/context';
@@ -36,12 +37,17 @@ export const monitorSchema = z.object({
 }).strict();
 export type MonitorSettings = z.infer<typeof monitorSchema>;
 
+/** The monitor's settings schema extended by an app's own fields (what `netstar run <app> --help` shows). */
+export function appSchema<T extends z.ZodRawShape>(extra: T) {
+  return monitorSchema.extend(extra).strict();
+}
+
 /** Parses `config.app` with the monitor's schema extended by the app's own fields; ERR_CONFIG on errors. */
 export function parseAppSettings<T extends z.ZodRawShape>(name: string, config: Config, extra: T): MonitorSettings & z.infer<z.ZodObject<T>> {
-  const schema = monitorSchema.extend(extra).strict();
+  const schema = appSchema(extra);
   const r = schema.safeParse(config.app ?? {});
   if (!r.success) {
-    throw new NetstarError('ERR_CONFIG', `invalid app settings for ${name}:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+    throw settingsError(name, r.error);
   }
   const s = r.data as MonitorSettings & z.infer<z.ZodObject<T>>;
   const n = config.ports.length;

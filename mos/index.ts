@@ -43,6 +43,7 @@ export import parsePattern = ac.parsePattern;
 export import monitorSchema = kit.monitorSchema;
 export type MonitorSettings = kit.MonitorSettings;
 export import parseAppSettings = kit.parseAppSettings;
+export import appSchema = kit.appSchema;
 export import monitorOptions = kit.monitorOptions;
 export import monitorApp = kit.monitorApp;
 export import JsonLines = kit.JsonLines;

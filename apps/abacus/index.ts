@@ -6,7 +6,7 @@ import type { Config } from '../../index';
 import type { AppModule, ShardApp } from '../../index';
 import type { ShardContext } from '../../index';
 import { parseCidr } from '../../net/flow';
-import { JsonLines, Monitor, monitorApp, monitorOptions, parseAppSettings, type MonitorSettings } from '../../mos';
+import { JsonLines, Monitor, monitorApp, monitorOptions, parseAppSettings, type MonitorSettings, appSchema } from '../../mos';
 import { Accounting } from './accounting';
 
 const extra = {
@@ -24,6 +24,8 @@ type Settings = MonitorSettings & z.infer<z.ZodObject<typeof extra>>;
 
 const app: AppModule<Settings> = {
   name: 'abacus',
+  description: 'per-subscriber traffic accounting not fooled by TCP retransmission; free-riding and inflation detected',
+  settingsSchema: appSchema(extra),
   settings(config: Config): Settings {
     const s = parseAppSettings('abacus', config, extra) as Settings;
     for (const p of s.subscribers) if (parseCidr(p) === null) throw new NetstarError('ERR_CONFIG', `abacus: app.subscribers: bad prefix "${p}"`);

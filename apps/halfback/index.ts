@@ -4,7 +4,7 @@
 // known-size flow — paced over about one RTT, then reverse-order proactive retransmission — else it is
 // streamed with ordinary TCP. `sender: "default"` runs the same proxy with plain TCP (the baseline).
 import { z } from 'zod';
-import { NetstarError } from '../../index';
+import { NetstarError, settingsError } from '../../index';
 import type { Config } from '../../index';
 import { Verdict, type AppModule, type ShardApp } from '../../index';
 import type { ShardContext } from '../../index';
@@ -29,9 +29,11 @@ type Settings = z.infer<typeof schema>;
 
 const app: AppModule<Settings> = {
   name: 'halfback',
+  description: 'split TCP proxy whose client-facing sender is Halfback (paced start, reverse-order proactive retransmission)',
+  settingsSchema: schema,
   settings(config: Config): Settings {
     const r = schema.safeParse(config.app);
-    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for halfback:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+    if (!r.success) throw settingsError('halfback', r.error);
     const s = r.data;
     for (const [what, p] of [['listen', s.listen.port], ['upstream', s.upstream.port]] as const) {
       if (!config.ports[p]?.stack) throw new NetstarError('ERR_CONFIG', `halfback: app.${what}.port ${p} has no stack (give it "stack": {"address": "…/prefix"})`);

@@ -8,7 +8,7 @@ import type { Config } from '../../index';
 import type { AppModule, ShardApp } from '../../index';
 import type { ShardContext } from '../../index';
 import { formatIp } from '../../net/flow';
-import { AhoCorasick, Events, JsonLines, Monitor, monitorApp, monitorOptions, parseAppSettings, parsePattern, type MonitorSettings } from '../../mos';
+import { AhoCorasick, Events, JsonLines, Monitor, monitorApp, monitorOptions, parseAppSettings, parsePattern, type MonitorSettings, appSchema } from '../../mos';
 
 const extra = {
   /** a pattern file: one pattern per line (text with |hex| runs), # comments */
@@ -51,6 +51,8 @@ export function loadPatterns(s: { patternFile?: string; patterns?: string[] }): 
 
 const app: AppModule<Settings> = {
   name: 'ids',
+  description: 'mOS-style monitor app: Aho-Corasick over reassembled TCP streams, alerts as JSON lines or drops',
+  settingsSchema: appSchema(extra),
   settings(config: Config): Settings {
     const s = parseAppSettings('ids', config, extra) as Settings;
     s.patternList = loadPatterns(s);

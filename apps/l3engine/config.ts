@@ -1,7 +1,7 @@
 // l3engine settings: NIC ports with addresses, client links (one net_memif port each, server role), services
 // made of client instances, and the routing table; validated with zod and cross-checked into flat tables.
 import { z } from 'zod';
-import { NetstarError } from '../../index';
+import { NetstarError, settingsError } from '../../index';
 import type { Config } from '../../index';
 import { parseCidr, parseIp } from '../../net/flow';
 
@@ -176,7 +176,7 @@ export function parseControl(obj: unknown, s: L3engineSettings): L3engineSetting
 
 function parseApp(app: unknown, portNames: string[]): L3engineSettings {
   const r = l3engineSchema.safeParse(app);
-  if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for l3engine:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+  if (!r.success) throw settingsError('l3engine', r.error);
   const a = r.data;
   const nports = portNames.length;
   const used = new Map<number, string>();

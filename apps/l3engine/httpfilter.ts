@@ -2,7 +2,7 @@
 // request (strict head parsing against smuggling, rules on method, host, path prefix/regex, headers, sizes) and
 // proxies what is allowed to a backend, one request per connection; a denied request gets 403 naming the rule.
 import { z } from 'zod';
-import { NetstarError } from '../../index';
+import { NetstarError, settingsError } from '../../index';
 import type { Config } from '../../index';
 import { Verdict, type AppModule, type ShardApp } from '../../index';
 import type { ShardContext } from '../../index';
@@ -59,9 +59,11 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 const app: AppModule<Settings> = {
   name: 'httpfilter',
+  description: 'L7 HTTP filter on the stack: strict HTTP/1.1 parsing, rules, 403 for denied requests, allowed ones proxied',
+  settingsSchema: schema,
   settings(config: Config): Settings {
     const r = schema.safeParse(config.app);
-    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for httpfilter:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+    if (!r.success) throw settingsError('httpfilter', r.error);
     if (!config.ports[r.data.portIndex]?.stack) throw new NetstarError('ERR_CONFIG', `httpfilter: port ${r.data.portIndex} has no stack`);
     for (const rule of r.data.rules) {
       if (rule.pathRegex !== undefined) {

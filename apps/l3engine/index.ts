@@ -15,7 +15,7 @@ import { checksumUpdate16 } from '../../net/wire';
 import { ArpOperation, ArpView } from '../../net/wire';
 import { L3, type L3Io, type L3Port } from '../../net/l3';
 import { l4ChecksumOk } from '../../net/conntrack';
-import { parseControl, parseL3engineSettings, type ClientSpec, type L3engineSettings } from './config';
+import { l3engineSchema, parseControl, parseL3engineSettings, type ClientSpec, type L3engineSettings } from './config';
 import { TokenBucket } from './token-bucket';
 
 export { parseL3engineSettings } from './config';
@@ -427,6 +427,8 @@ export function createEngine(ctx: ShardContext, s0: L3engineSettings): ShardApp 
 
 const app: AppModule<L3engineSettings> = {
   name: 'l3engine',
+  description: 'central L3 engine: routes NIC traffic to client processes over memif (services, flow-sticky instances, ACL, rate limit)',
+  settingsSchema: l3engineSchema,
   settings(config: Config): L3engineSettings {
     return parseL3engineSettings(config);
   },

@@ -2,7 +2,7 @@
 // MACs, IPv4 addresses and TCP/UDP ports swapped (checksums stay valid: swapping is sum-neutral). The bench's
 // client and a quick way to check an engine's client link; frames it cannot parse go back with MACs swapped.
 import { z } from 'zod';
-import { NetstarError } from '../../index';
+import { NetstarError, settingsError } from '../../index';
 import type { Config } from '../../index';
 import { Verdict, type AppModule, type ShardApp } from '../../index';
 import type { ShardContext } from '../../index';
@@ -33,9 +33,11 @@ export function swap5(v: DataView, off: number, len: number): void {
 
 const app: AppModule<Record<string, never>> = {
   name: 'l3reflect',
+  description: 'l3engine client that sends every packet back with MACs, addresses and ports swapped (5-tuple swap)',
+  settingsSchema: schema,
   settings(config: Config): Record<string, never> {
     const r = schema.safeParse(config.app);
-    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for l3reflect:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+    if (!r.success) throw settingsError('l3reflect', r.error);
     return {};
   },
   createShard(_ctx: ShardContext): ShardApp {

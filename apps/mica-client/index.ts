@@ -2,7 +2,7 @@
 // what disagrees, `probe` issues one GET per interval (for failure tests), `load` keeps requests in flight
 // with a GET/SET mix (the bench's load generator).
 import { z } from 'zod';
-import { NetstarError, Verdict, type AppModule, type Config, type ShardApp, type ShardContext } from '../../index';
+import { NetstarError, Verdict, type AppModule, type Config, type ShardApp, type ShardContext, settingsError } from '../../index';
 import { MicaClient, MicaError, Op, clientSteering, type MicaClientOptions } from '../../mica';
 
 const server = z.object({
@@ -46,9 +46,11 @@ const same = (a: Uint8Array | null, b: Uint8Array): boolean => a !== null && Buf
 
 const app: AppModule<Settings> = {
   name: 'mica-client',
+  description: 'driver for the MICA client library: checks, probes and load against mica-server',
+  settingsSchema: schema,
   settings(config: Config): Settings {
     const r = schema.safeParse(config.app);
-    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for mica-client:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+    if (!r.success) throw settingsError('mica-client', r.error);
     const p = config.ports[r.data.portIndex];
     if (!p?.stack || p.stack.closedPorts !== 'nf')
       throw new NetstarError('ERR_CONFIG', `mica-client: port ${r.data.portIndex} needs "stack": {"address": "…/prefix", "closedPorts": "nf"}`);

@@ -2,7 +2,7 @@
 // on its own UDP port (udpPort + partition), and steering rules bring each port's requests to its owner.
 import * as os from 'os';
 import { z } from 'zod';
-import { NetstarError, Verdict, type AppModule, type Config, type ShardApp, type ShardContext } from '../../index';
+import { NetstarError, Verdict, type AppModule, type Config, type ShardApp, type ShardContext, settingsError } from '../../index';
 import { ServerShard, serverSteering, type ServerOptions } from '../../mica';
 
 const schema = z.object({
@@ -27,9 +27,11 @@ type Settings = ServerOptions;
 
 const app: AppModule<Settings> = {
   name: 'mica-server',
+  description: 'MICA key-value server: partitions owned by shards (EREW), a UDP port per partition steered to its owner',
+  settingsSchema: schema,
   settings(config: Config): Settings {
     const r = schema.safeParse(config.app);
-    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for mica-server:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+    if (!r.success) throw settingsError('mica-server', r.error);
     const s = r.data;
     const port = config.ports[s.portIndex];
     if (!port) throw new NetstarError('ERR_CONFIG', `mica-server: no port ${s.portIndex}`);

@@ -6,7 +6,7 @@ import type { Config } from '../../index';
 import type { AppModule, ShardApp } from '../../index';
 import type { ShardContext } from '../../index';
 import { formatIp } from '../../net/flow';
-import { Events, JsonLines, Monitor, TCP_STATE_NAMES, monitorApp, monitorOptions, parseAppSettings, type Conn, type MonitorSettings } from '../../mos';
+import { Events, JsonLines, Monitor, TCP_STATE_NAMES, monitorApp, monitorOptions, parseAppSettings, type Conn, type MonitorSettings, appSchema } from '../../mos';
 
 const extra = {
   /** JSON lines, one per finished flow (default: none) */
@@ -39,6 +39,8 @@ export function flowRecord(c: Conn<FlowStat>, endedBy: string): Record<string, u
 
 const app: AppModule<Settings> = {
   name: 'midstat',
+  description: 'mOS-style monitor app: per-flow state, bytes per side, retransmissions, duration (JSON lines, live table)',
+  settingsSchema: appSchema(extra),
   settings(config: Config): Settings {
     return parseAppSettings('midstat', config, extra);
   },

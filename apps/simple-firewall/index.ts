@@ -7,7 +7,7 @@ import { Verdict } from '../../index';
 import type { Config } from '../../index';
 import type { AppModule, ShardApp } from '../../index';
 import type { ShardContext } from '../../index';
-import { Events, Monitor, compileFilter, monitorApp, monitorOptions, parseAppSettings, type MonitorSettings, type PacketPredicate } from '../../mos';
+import { Events, Monitor, compileFilter, monitorApp, monitorOptions, parseAppSettings, type MonitorSettings, type PacketPredicate, appSchema } from '../../mos';
 
 const ruleSchema = z.object({ match: z.string(), action: z.enum(['allow', 'deny']) }).strict();
 const extra = {
@@ -18,6 +18,8 @@ type Settings = MonitorSettings & { rules: { match: string; action: 'allow' | 'd
 
 const app: AppModule<Settings> = {
   name: 'simple-firewall',
+  description: 'mOS-style monitor app: first-packet rules; deny drops the flow, allow stops monitoring it',
+  settingsSchema: appSchema(extra),
   settings(config: Config): Settings {
     const s = parseAppSettings('simple-firewall', config, extra) as Settings;
     s.rules.forEach((r, i) => {

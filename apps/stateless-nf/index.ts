@@ -4,7 +4,7 @@
 // bounded) while it is pending, a new flow claims an external port with an atomic add in the store (two
 // instances never hand out the same port), and an instance can die: a replacement finds every flow in the store.
 import { z } from 'zod';
-import { NetstarError, Verdict, flow, type AppModule, type Config, type PacketHandle, type ShardApp, type ShardContext, type Packet } from '../../index';
+import { NetstarError, Verdict, flow, type AppModule, type Config, type PacketHandle, type ShardApp, type ShardContext, type Packet, settingsError } from '../../index';
 import { clientSteering } from '../../mica';
 import { MicaStateStore, RedisStateStore, type StateStore } from './store';
 
@@ -58,9 +58,11 @@ const macNum = (s: string): number => parseInt(s.replace(/:/g, ''), 16);
 
 const app: AppModule<Settings> = {
   name: 'stateless-nf',
+  description: 'source NAT whose per-flow state lives in MICA or Redis, so instances can be killed and replaced',
+  settingsSchema: schema,
   settings(config: Config): Settings {
     const r = schema.safeParse(config.app);
-    if (!r.success) throw new NetstarError('ERR_CONFIG', `invalid app settings for stateless-nf:\n${r.error.issues.map((i) => `  app.${i.path.join('.')}: ${i.message}`).join('\n')}`);
+    if (!r.success) throw settingsError('stateless-nf', r.error);
     const s = r.data;
     const addrOf = (i: number, what: string): number => {
       const st = config.ports[i]?.stack;
