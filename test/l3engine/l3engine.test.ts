@@ -363,7 +363,13 @@ print(json.dumps({'bad': bad}), flush=True)
         await p.waitForOutput(/^STATS /m, 20000);
         clients.push(p);
       }
-      await waitFor(async () => /instance c[12]/.test((await topo.exec('h', 'curl', ['-s', '-m', '2', `http://${WEB_VIP}/`])).stdout), { timeoutMs: 20000, what: 'the web service' });
+      // Ready when both instances have answered (new connections spread over them by their source ports).
+      const seen = new Set<string>();
+      await waitFor(async () => {
+        const m = /instance c[12]/.exec((await topo.exec('h', 'curl', ['-s', '-m', '2', `http://${WEB_VIP}/`])).stdout);
+        if (m) seen.add(m[0]);
+        return seen.size === 2;
+      }, { timeoutMs: 30000, what: 'both instances of the web service' });
       const both = JSON.parse((await topo.exec('h', PY, STICKY(16, 1), { timeoutMs: 60000 })).stdout) as string[][];
       expect(new Set(both.map((x) => x[0]))).toEqual(new Set(['instance c1', 'instance c2']));
       // What c1's container sees: its own socket, nothing of c2's; connecting to c2's path fails.
