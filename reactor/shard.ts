@@ -812,6 +812,9 @@ export class Shard implements ShardContext {
     }
     if (this.messenger) this.messenger.failPending('the shard stopped');
     for (const x of this.stacks) if (x) x.release(this.io);
+    // Stop hooks and the stacks' release may still send (a closing socket's FIN or RST): flush those too, or
+    // they sit in the TX buffers and are counted as held at close.
+    for (const qp of this.qps) qp.flush();
     this.io.flushDrops();
     const lcoreStats = this.lcore.stats();
     const handlesAtClose = this.handles.size;
