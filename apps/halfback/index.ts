@@ -4,7 +4,7 @@
 // known-size flow — paced over about one RTT, then reverse-order proactive retransmission — else it is
 // streamed with ordinary TCP. `sender: "default"` runs the same proxy with plain TCP (the baseline).
 import { z } from 'zod';
-import { NetstarError, settingsError } from '../../index';
+import { NetstarError, appSettings } from '../../index';
 import type { Config } from '../../index';
 import { Verdict, type AppModule, type ShardApp } from '../../index';
 import type { ShardContext } from '../../index';
@@ -31,16 +31,13 @@ const app: AppModule<Settings> = {
   name: 'halfback',
   description: 'split TCP proxy whose client-facing sender is Halfback (paced start, reverse-order proactive retransmission)',
   settingsSchema: schema,
-  settings(config: Config): Settings {
-    const r = schema.safeParse(config.app);
-    if (!r.success) throw settingsError('halfback', r.error);
-    const s = r.data;
+  settings: appSettings('halfback', schema, (s, config): Settings => {
     for (const [what, p] of [['listen', s.listen.port], ['upstream', s.upstream.port]] as const) {
       if (!config.ports[p]?.stack) throw new NetstarError('ERR_CONFIG', `halfback: app.${what}.port ${p} has no stack (give it "stack": {"address": "…/prefix"})`);
     }
     if (!/^\d+\.\d+\.\d+\.\d+$/.test(s.upstream.address)) throw new NetstarError('ERR_CONFIG', `halfback: app.upstream.address: not an IPv4 address: ${s.upstream.address}`);
     return s;
-  },
+  }),
   createShard(ctx: ShardContext, s: Settings): ShardApp {
     const front = ctx.stack(s.listen.port)!, back = ctx.stack(s.upstream.port)!;
     const totals: HalfbackTotals = { flows: 0, paced: 0, proactive: 0, proactiveBytes: 0, proactiveSent: 0 };

@@ -2,7 +2,7 @@
 // request (strict head parsing against smuggling, rules on method, host, path prefix/regex, headers, sizes) and
 // proxies what is allowed to a backend, one request per connection; a denied request gets 403 naming the rule.
 import { z } from 'zod';
-import { NetstarError, settingsError } from '../../index';
+import { NetstarError, appSettings } from '../../index';
 import type { Config } from '../../index';
 import { Verdict, type AppModule, type ShardApp } from '../../index';
 import type { ShardContext } from '../../index';
@@ -61,11 +61,9 @@ const app: AppModule<Settings> = {
   name: 'httpfilter',
   description: 'L7 HTTP filter on the stack: strict HTTP/1.1 parsing, rules, 403 for denied requests, allowed ones proxied',
   settingsSchema: schema,
-  settings(config: Config): Settings {
-    const r = schema.safeParse(config.app);
-    if (!r.success) throw settingsError('httpfilter', r.error);
-    if (!config.ports[r.data.portIndex]?.stack) throw new NetstarError('ERR_CONFIG', `httpfilter: port ${r.data.portIndex} has no stack`);
-    for (const rule of r.data.rules) {
+  settings: appSettings('httpfilter', schema, (s, config): Settings => {
+    if (!config.ports[s.portIndex]?.stack) throw new NetstarError('ERR_CONFIG', `httpfilter: port ${s.portIndex} has no stack`);
+    for (const rule of s.rules) {
       if (rule.pathRegex !== undefined) {
         try {
           new RegExp(rule.pathRegex);
@@ -74,9 +72,9 @@ const app: AppModule<Settings> = {
         }
       }
     }
-    if (new Set(r.data.rules.map((x) => x.name)).size !== r.data.rules.length) throw new NetstarError('ERR_CONFIG', 'httpfilter: two rules have the same name');
-    return r.data;
-  },
+    if (new Set(s.rules.map((x) => x.name)).size !== s.rules.length) throw new NetstarError('ERR_CONFIG', 'httpfilter: two rules have the same name');
+    return s;
+  }),
   createShard(ctx: ShardContext, s: Settings): ShardApp {
     const stack = ctx.stack(s.portIndex)!;
     const rules = compileRules(s.rules as Rule[]);

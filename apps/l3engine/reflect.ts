@@ -2,7 +2,7 @@
 // MACs, IPv4 addresses and TCP/UDP ports swapped (checksums stay valid: swapping is sum-neutral). The bench's
 // client and a quick way to check an engine's client link; frames it cannot parse go back with MACs swapped.
 import { z } from 'zod';
-import { NetstarError, settingsError } from '../../index';
+import { NetstarError, appSettings } from '../../index';
 import type { Config } from '../../index';
 import { Verdict, type AppModule, type ShardApp } from '../../index';
 import type { ShardContext } from '../../index';
@@ -35,11 +35,9 @@ const app: AppModule<Record<string, never>> = {
   name: 'l3reflect',
   description: 'l3engine client that sends every packet back with MACs, addresses and ports swapped (5-tuple swap)',
   settingsSchema: schema,
-  settings(config: Config): Record<string, never> {
-    const r = schema.safeParse(config.app);
-    if (!r.success) throw settingsError('l3reflect', r.error);
+  settings: appSettings('l3reflect', schema, (): Record<string, never> => {
     return {};
-  },
+  }),
   createShard(_ctx: ShardContext): ShardApp {
     let reflected = 0;
     return {

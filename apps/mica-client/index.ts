@@ -2,7 +2,7 @@
 // what disagrees, `probe` issues one GET per interval (for failure tests), `load` keeps requests in flight
 // with a GET/SET mix (the bench's load generator).
 import { z } from 'zod';
-import { NetstarError, Verdict, type AppModule, type Config, type ShardApp, type ShardContext, settingsError } from '../../index';
+import { NetstarError, Verdict, type AppModule, type Config, type ShardApp, type ShardContext, appSettings } from '../../index';
 import { MicaClient, MicaError, Op, clientSteering, type MicaClientOptions } from '../../mica';
 
 const server = z.object({
@@ -48,14 +48,12 @@ const app: AppModule<Settings> = {
   name: 'mica-client',
   description: 'driver for the MICA client library: checks, probes and load against mica-server',
   settingsSchema: schema,
-  settings(config: Config): Settings {
-    const r = schema.safeParse(config.app);
-    if (!r.success) throw settingsError('mica-client', r.error);
-    const p = config.ports[r.data.portIndex];
+  settings: appSettings('mica-client', schema, (s, config): Settings => {
+    const p = config.ports[s.portIndex];
     if (!p?.stack || p.stack.closedPorts !== 'nf')
-      throw new NetstarError('ERR_CONFIG', `mica-client: port ${r.data.portIndex} needs "stack": {"address": "…/prefix", "closedPorts": "nf"}`);
-    return r.data;
-  },
+      throw new NetstarError('ERR_CONFIG', `mica-client: port ${s.portIndex} needs "stack": {"address": "…/prefix", "closedPorts": "nf"}`);
+    return s;
+  }),
   steering: (s: Settings, shards: number) => clientSteering(s, shards),
   createShard(ctx: ShardContext, s: Settings): ShardApp {
     const opts: MicaClientOptions = { portIndex: s.portIndex, servers: s.servers, replyPort: s.replyPort, timeoutMs: s.timeoutMs, retries: s.retries, maxOutstanding: s.maxOutstanding };

@@ -2,7 +2,7 @@
 // on its own UDP port (udpPort + partition), and steering rules bring each port's requests to its owner.
 import * as os from 'os';
 import { z } from 'zod';
-import { NetstarError, Verdict, type AppModule, type Config, type ShardApp, type ShardContext, settingsError } from '../../index';
+import { NetstarError, Verdict, type AppModule, type Config, type ShardApp, type ShardContext, appSettings } from '../../index';
 import { ServerShard, serverSteering, type ServerOptions } from '../../mica';
 
 const schema = z.object({
@@ -29,10 +29,7 @@ const app: AppModule<Settings> = {
   name: 'mica-server',
   description: 'MICA key-value server: partitions owned by shards (EREW), a UDP port per partition steered to its owner',
   settingsSchema: schema,
-  settings(config: Config): Settings {
-    const r = schema.safeParse(config.app);
-    if (!r.success) throw settingsError('mica-server', r.error);
-    const s = r.data;
+  settings: appSettings('mica-server', schema, (s, config): Settings => {
     const port = config.ports[s.portIndex];
     if (!port) throw new NetstarError('ERR_CONFIG', `mica-server: no port ${s.portIndex}`);
     if (!port.stack || port.stack.closedPorts !== 'nf')
@@ -45,7 +42,7 @@ const app: AppModule<Settings> = {
     const logBytes = perPart - buckets * 70;
     if (logBytes < 65536) throw new NetstarError('ERR_CONFIG', `mica-server: ${s.memoryMb} MiB over ${partitions} partitions leaves ${logBytes} log bytes each (need 64 KiB)`);
     return { portIndex: s.portIndex, udpPort: s.udpPort, partitions, mode: s.mode, logBytes, buckets, strict: s.strict };
-  },
+  }),
   steering: (s: Settings, shards: number) => serverSteering(s, shards),
   createShard(ctx: ShardContext, s: Settings): ShardApp {
     const server = new ServerShard(ctx, s);

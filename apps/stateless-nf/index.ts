@@ -4,7 +4,7 @@
 // bounded) while it is pending, a new flow claims an external port with an atomic add in the store (two
 // instances never hand out the same port), and an instance can die: a replacement finds every flow in the store.
 import { z } from 'zod';
-import { NetstarError, Verdict, flow, type AppModule, type Config, type PacketHandle, type ShardApp, type ShardContext, type Packet, settingsError } from '../../index';
+import { NetstarError, Verdict, flow, type AppModule, type Config, type PacketHandle, type ShardApp, type ShardContext, type Packet, appSettings } from '../../index';
 import { clientSteering } from '../../mica';
 import { MicaStateStore, RedisStateStore, type StateStore } from './store';
 
@@ -60,10 +60,7 @@ const app: AppModule<Settings> = {
   name: 'stateless-nf',
   description: 'source NAT whose per-flow state lives in MICA or Redis, so instances can be killed and replaced',
   settingsSchema: schema,
-  settings(config: Config): Settings {
-    const r = schema.safeParse(config.app);
-    if (!r.success) throw settingsError('stateless-nf', r.error);
-    const s = r.data;
+  settings: appSettings('stateless-nf', schema, (s, config): Settings => {
     const addrOf = (i: number, what: string): number => {
       const st = config.ports[i]?.stack;
       if (!st || st.closedPorts !== 'nf') throw new NetstarError('ERR_CONFIG', `stateless-nf: the ${what} port ${i} needs "stack": {"address": "…/prefix", "closedPorts": "nf"}`);
@@ -77,7 +74,7 @@ const app: AppModule<Settings> = {
     if (s.backend === 'redis' && !s.redis) throw new NetstarError('ERR_CONFIG', 'stateless-nf: backend "redis" needs app.redis {nodes}');
     if (s.portRange[0] > s.portRange[1]) throw new NetstarError('ERR_CONFIG', 'stateless-nf: portRange is [low, high]');
     return { ...s, insideIp, outsideIp, gateway: s.outsideGateway ? ipNum(s.outsideGateway) : -1 };
-  },
+  }),
   steering: (s: Settings, shards: number) => (s.backend === 'mica' && s.mica ? clientSteering(s.mica, shards) : []),
   createShard(ctx: ShardContext, s: Settings): ShardApp {
     const store: StateStore = s.backend === 'mica'
