@@ -157,7 +157,7 @@ export async function runApp(appName: string, config: Config, o: RunOptions = {}
       const shards = Array.from({ length: engine.shards }, (_, s) => {
         const c = (k: number): number => engine.shardCounter(s, k);
         return {
-          fwdIn: c(S.fwdIn), fwdOut: c(S.fwdOut), fwdDropped: c(S.fwdDropped), ringFull: c(S.ringFull), steered: c(S.steered), steeredByRule: c(S.steeredByRule),
+          fwdIn: c(S.fwdIn), fwdOut: c(S.fwdOut), fwdDropped: c(S.fwdDropped), ringFull: c(S.ringFull), steered: c(S.steered), steeredByRule: c(S.steeredByRule), shedNewFlow: c(S.shedNewFlow),
           appErrors: c(S.appErrors), leaks: c(S.leaks), toStack: c(S.toStack), toNf: c(S.toNf), held: c(S.held), busyMs: c(S.busyMs), idleMs: c(S.idleMs), sleeps: c(S.sleeps), loops: c(S.loops),
         };
       });

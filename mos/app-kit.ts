@@ -101,7 +101,8 @@ export function monitorApp<C>(ctx: ShardContext, mon: Monitor<C>, s: MonitorSett
   const steer: SteerTarget = {
     id: ctx.id, count: ctx.count,
     shardOfHash: (h: number) => ctx.shardOfHash(h),
-    forward: (p, shard) => ctx.forward(p, shard),
+    forward: (p, shard, hash) => ctx.forward(p, shard, hash),
+    markFlow: (h: number) => ctx.markFlow(h),
   };
   const ports = s.ports ?? ctx.ports.map((p) => p.index);
   const metaFlows: MetaFlow[] = [];

@@ -11,7 +11,7 @@ export const LAYOUT = {
   /** Packets per native call at most; the queue number of packets that came from no device queue. */
   burst: { max: 512, noQueue: 0xffff },
   /** The fast area: parameter words, then regions of MAX_BURST RX descriptors; parameter positions. */
-  fast: { paramWords: 16, regionWords: 512 * 10, port: 0, queue: 1, count: 2, region: 3, retries: 4, handled: 5, rxDropped: 6 },
+  fast: { paramWords: 16, regionWords: 512 * 10, port: 0, queue: 1, count: 2, region: 3, retries: 4, handled: 5, rxDropped: 6, ringFree: 7, ringCap: 8 },
   /** Per-port counters in a shard's stats (the native offload executor adds to rx, tx, txDropped, txBytes). */
   portStats: { words: 6, rx: 0, tx: 1, txDropped: 2, dropped: 3, rxBytes: 4, txBytes: 5 },
   /** Offload entry words (int32), `stride` per flow direction. npkts/nbytes are u64 (two words). */

@@ -3,6 +3,7 @@
 // lock-free SPSC rings. Also ShardIO: the zero-argument fast calls and drops with per-port counters.
 import { native, NativeLcore, TX_DESC_WORDS, MAX_BURST, TX_FLAG_SET_PORT, RX_DESC_WORDS, RXD, FAST } from '../native';
 import { Packet, PacketMemory, RxBatch } from './packet';
+import type { FlowPresence } from './presence';
 import { P, S, portBase } from './stats';
 
 /** Fast-call parameter word positions (see native `fast`; native/layout.ts). */
@@ -143,6 +144,16 @@ export class ShardIO {
     return this.fast.ringPutRx();
   }
 
+  /** After a ring put: the ring's free slots (a put of 0 packets only reads it). */
+  ringFree(): number {
+    return this.params[F.ringFree];
+  }
+
+  /** After a ring put: the ring's capacity. */
+  ringCap(): number {
+    return this.params[F.ringCap];
+  }
+
   ringGet(ring: number, batch: RxBatch, max: number): number {
     const p = this.params;
     p[F.port] = ring; p[F.count] = max; p[F.region] = batch.region;
@@ -219,6 +230,14 @@ class TxBuffer {
 export interface CrossShardOptions {
   /** full ring: 'drop' frees the packet and counts it; 'retry' keeps it (bounded by `pendingLimit`) and retries next loop */
   backpressure: 'drop' | 'retry';
+  /**
+   * The shards' known-flow maps: a packet forwarded with its flow's steering hash, toward a shard that marks
+   * flows, is shed (dropped, counted `shedNewFlow`) when its flow is unknown there and the ring already holds
+   * `newFlowShare` of its capacity. Absent: no shedding (every packet waits for room like the others).
+   */
+  presence?: FlowPresence | null;
+  /** the part of a FORWARD/UNSAFE ring packets of unknown flows may fill (0..1; 1: no shedding). Default 0.5. */
+  newFlowShare?: number;
 }
 
 /**
@@ -231,6 +250,11 @@ export class CrossShard {
   private readonly out: (TxBuffer | null)[][] = [];
   private readonly inBatch: RxBatch;
   readonly peers: number[];
+  private readonly presence: FlowPresence | null;
+  private readonly share: number;
+  /** per (kind * shards + dst): ring occupancy after the last put, and the occupancy from which unknown flows are shed */
+  private readonly occ: Int32Array;
+  private readonly limit: Int32Array;
 
   constructor(
     private readonly io: ShardIO,
@@ -247,14 +271,35 @@ export class CrossShard {
     }
     this.inBatch = io.newBatch();
     this.peers = Array.from({ length: shards }, (_, i) => i).filter((i) => i !== self);
+    const share = opts.newFlowShare ?? 0.5;
+    if (!(share >= 0 && share <= 1)) throw new RangeError(`newFlowShare ${share} is not in 0..1`);
+    this.share = share;
+    this.presence = share < 1 ? opts.presence ?? null : null;
+    this.occ = new Int32Array(RING_KINDS * shards);
+    // Until the first put says how big the ring is, nothing is shed.
+    this.limit = new Int32Array(RING_KINDS * shards).fill(0x7fffffff);
     io.returnTo = (slot, origin) => this.enqueue(RingKind.RETURN, origin, slot, 0, 1, 0);
   }
 
-  /** Queues a packet for another shard; false if it was dropped because the ring stayed full. */
-  enqueue(kind: number, dst: number, slot: number, dataOff: number, length: number, flags: number): boolean {
+  /**
+   * Queues a packet for another shard; false if it was dropped because the ring stayed full, or shed: a
+   * FORWARD/UNSAFE packet given its flow's steering hash (`hash` >= 0) whose flow `dst` does not know, while
+   * the ring toward `dst` (its last known occupancy plus what waits here) is past the new-flow share.
+   */
+  enqueue(kind: number, dst: number, slot: number, dataOff: number, length: number, flags: number, hash = -1): boolean {
     const b = this.out[kind][dst];
     if (!b) throw new RangeError(`shard ${dst} is this shard or does not exist`);
     this.io.origin[slot] = -1;
+    if (hash >= 0 && this.presence !== null) {
+      const k = kind * this.shards + dst;
+      if (this.occ[k] + b.count >= this.limit[k] && this.presence.active(dst) && !this.presence.known(dst, hash)) {
+        this.io.drop(slot, flags & 0xffff);
+        this.io.stats[S.fwdDropped]++;
+        this.io.stats[S.shedNewFlow]++;
+        return false;
+      }
+      this.presence.sentTo(dst, hash);
+    }
     if (b.count === MAX_BURST) {
       this.flushOne(kind, dst, b);
       if (b.count === MAX_BURST) {
@@ -269,14 +314,29 @@ export class CrossShard {
 
   // FORWARD and UNSAFE descriptors carry the packet's RX port in the flags word's low 16 bits (native reads
   // them only with TX_FLAG_SET_PORT), so a drop at a full ring is charged to the port that received it.
-  forward(p: Packet, dst: number): void {
+  // `hash`: the flow's steering hash, or -1 (never shed as a new flow).
+  forward(p: Packet, dst: number, hash = -1): void {
     this.io.stats[S.fwdOut]++;
-    this.enqueue(RingKind.FORWARD, dst, p.slot, p.offset - p.bufStart, p.length, p.port & 0xffff);
+    this.enqueue(RingKind.FORWARD, dst, p.slot, p.offset - p.bufStart, p.length, p.port & 0xffff, hash);
   }
 
-  unsafeForward(p: Packet, dst: number): void {
+  unsafeForward(p: Packet, dst: number, hash = -1): void {
     this.io.stats[S.fwdOut]++;
-    this.enqueue(RingKind.UNSAFE, dst, p.slot, p.offset - p.bufStart, p.length, p.port & 0xffff);
+    this.enqueue(RingKind.UNSAFE, dst, p.slot, p.offset - p.bufStart, p.length, p.port & 0xffff, hash);
+  }
+
+  /** True while the ring toward `dst` is past the new-flow share (its packets of unknown flows are being shed). */
+  shedding(kind: number, dst: number): boolean {
+    const k = kind * this.shards + dst;
+    return this.presence !== null && this.occ[k] + (this.out[kind][dst]?.count ?? 0) >= this.limit[k];
+  }
+
+  /** After a put into the ring of (kind, dst): records its occupancy (for shedding). */
+  private noteRing(kind: number, dst: number): void {
+    if (this.presence === null) return;
+    const k = kind * this.shards + dst, cap = this.io.ringCap(), free = this.io.ringFree();
+    this.occ[k] = cap - free;
+    this.limit[k] = Math.floor(cap * this.share);
   }
 
   /**
@@ -310,6 +370,7 @@ export class CrossShard {
       const ring = this.rings[kind][this.self][dst];
       try {
         put = io.ringPutBatch(ring, batch);
+        this.noteRing(kind, dst);
       } catch (e) {
         // A bad descriptor (an app changed a length): the others go one by one, the bad ones are freed.
         this.wake(dst);
@@ -340,6 +401,7 @@ export class CrossShard {
     let put: number;
     try {
       put = this.io.ringPut(ring, b.region, n);
+      this.noteRing(kind, dst);
     } catch (e) {
       this.io.salvage(e, b.desc, n, TX_DESC_WORDS, 0, () => this.oneIntoRing(ring, kind, () => this.io.ringPut(ring, b.region, 1), b.desc[0], b.desc[3]));
       b.count = 0;
@@ -366,7 +428,14 @@ export class CrossShard {
       const row = this.out[k];
       for (let d = 0; d < this.shards; d++) {
         const b = row[d];
-        if (b && b.count > 0) this.flushOne(k, d, b);
+        if (b === null) continue;
+        if (b.count > 0) this.flushOne(k, d, b);
+        else if (this.presence !== null && this.occ[k * this.shards + d] >= this.limit[k * this.shards + d]) {
+          // Shedding with nothing to put: read the ring's occupancy again (a put of 0), or a stream of only
+          // new flows would keep the last, busy, reading for ever.
+          this.io.ringPut(this.rings[k][this.self][d], b.region, 0);
+          this.noteRing(k, d);
+        }
       }
     }
   }

@@ -15,6 +15,8 @@ export const S = {
   badPackets: 19,
   /** packets a software steering rule (UDP destination port) matched on this shard (moved or kept) */
   steeredByRule: 20,
+  /** packets of flows the destination shard does not know, shed at a busy cross-shard ring (also in fwdDropped) */
+  shedNewFlow: 21,
 } as const;
 export const SHARD_WORDS = 24;
 const PS = LAYOUT.portStats;

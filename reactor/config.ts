@@ -126,6 +126,14 @@ export const configSchema = z.object({
   ringSize: z.number().int().min(64).max(1 << 16).refine((n) => (n & (n - 1)) === 0, 'a power of two').default(1024),
   /** A full cross-shard ring: drop (counted) or retry on the next loop (bounded). */
   backpressure: z.enum(['drop', 'retry']).default('drop'),
+  /**
+   * The part of a cross-shard ring that packets of flows unknown to the destination shard may fill: past it
+   * they are shed (counted `shedNewFlow`), so a new-flow flood cannot take the room of existing flows. A shard
+   * knows a flow once its app accepted a packet of it (MetaFlow marks them; apps call `ctx.markFlow`). 1: off.
+   */
+  ringNewFlowShare: z.number().min(0).max(1).default(0.5),
+  /** How long a flow stays known to the steering shards after its last accepted packet (ms). */
+  knownFlowTtlMs: z.number().int().min(1000).max(3_600_000).default(30_000),
   /** Longest idle sleep (ms): how late an idle shard may notice traffic on a device without RX interrupts. */
   idleMaxSleepMs: z.number().min(1).max(100).default(5),
   /**

@@ -40,10 +40,21 @@ export interface ShardContext {
   defer(pkt: Packet, fn: (h: PacketHandle) => Promise<Verdict>): Verdict;
   send(pkt: Packet, portIndex: number): void;
   drop(pkt: Packet): void;
-  /** Hands a packet to another shard; its buffer returns here if that shard drops it. */
-  forward(pkt: Packet, shard: number): void;
+  /**
+   * Hands a packet to another shard; its buffer returns here if that shard drops it. Give `flowHash` (the
+   * flow's steering hash, as `shardOfHash` takes) and, while the ring toward that shard is past
+   * `config.ringNewFlowShare`, the packet is shed (dropped, counted `shedNewFlow`) if that shard has not marked
+   * the flow known: a new-flow flood cannot starve flows that exist. Without it the packet is never shed.
+   */
+  forward(pkt: Packet, shard: number, flowHash?: number): void;
   /** Like forward without recording the origin: the destination frees it. */
-  unsafeForward(pkt: Packet, shard: number): void;
+  unsafeForward(pkt: Packet, shard: number, flowHash?: number): void;
+  /**
+   * This shard accepted a packet of the flow with this steering hash: for `config.knownFlowTtlMs` the other
+   * shards treat the flow as known (never shed as new at a busy ring). MetaFlow marks the flows its
+   * distributor accepts; apps that steer by hand call it. A no-op on one shard.
+   */
+  markFlow(flowHash: number): void;
   forwardBatch(batch: RxBatch, shard: number): void;
   unsafeForwardBatch(batch: RxBatch, shard: number): void;
   /**

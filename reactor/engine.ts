@@ -13,6 +13,7 @@ import { RING_KINDS, RingMatrix } from '../net/qp';
 import { RingMatrix as MsgMatrix } from './msgring';
 import { logger } from './log';
 import type { InstalledRule, SteerRule } from '../net/steer';
+import { PRESENCE_BYTES } from '../net/presence';
 
 export interface PortSummary extends PortTotals { name: string; device: PortStats }
 export interface EngineSummary {
@@ -76,6 +77,8 @@ export class Engine {
   private stopping: Promise<EngineSummary> | null = null;
   /** steering rules as installed (rte_flow handles kept to destroy them at stop) */
   readonly steering: InstalledRule[] = [];
+  /** per shard: its known-flow map (net/presence.ts), shared by the shards for new-flow shedding at their rings */
+  private presence: SharedArrayBuffer[] = [];
   private readonly flowHandles: number[] = [];
   /** Called once if a shard dies: the process should stop with a clear message. */
   onFatal: (err: Error) => void = () => {};
@@ -156,6 +159,7 @@ export class Engine {
       }
       e.rings.push(byFrom);
     }
+    if (e.shards > 1) for (let s = 0; s < e.shards; s++) e.presence.push(new SharedArrayBuffer(PRESENCE_BYTES));
     if (e.app.prepare) settings = e.app.prepare(settings, e.ports);
     e.appSettings = settings;
     if (e.app.steering) e.installSteering(e.app.steering(settings, e.shards));
@@ -200,7 +204,7 @@ export class Engine {
       for (let s = 0; s < this.shards; s++) {
         const init: ShardInit & { netstarShard: true } = {
           netstarShard: true, id: s, count: this.shards, core: cores[s], config: this.config, appPath: this.appPath,
-          settings, ports: this.layout, steering: this.steering, pools: this.pools, rings: this.rings, messages: this.messages.init, stats: this.stats, control: this.ctl.sab, statsWords: STATS_WORDS,
+          settings, ports: this.layout, steering: this.steering, presence: this.presence, pools: this.pools, rings: this.rings, messages: this.messages.init, stats: this.stats, control: this.ctl.sab, statsWords: STATS_WORDS,
         };
         const w = new Worker(entry, { workerData: init });
         w.on('message', (m: { type: string; report?: ShardReport; count?: number; oldestMs?: number; counters?: Record<string, number> }) => {

@@ -8,6 +8,7 @@ import { native, NativeLcore, RX_DESC_WORDS, RXD, MAX_BURST } from '../native';
 import { Packet, PacketMemory, RxBatch } from '../net/packet';
 import { CrossShard, DpdkQueuePair, RingKind, RingMatrix, ShardIO } from '../net/qp';
 import { flowHash, Reta, RX_RSS_HASH, UdpPortTable, type InstalledRule } from '../net/steer';
+import { FlowPresence, presenceTick } from '../net/presence';
 import { ShardStack, type PortStackConfig } from '../net/netstack';
 import { S, portBase } from './stats';
 import { AppModule, ShardApp, Verdict, appOfModule } from './app';
@@ -42,6 +43,8 @@ export interface ShardInit {
   statsWords: number;
   /** steering rules as the engine installed them (the software ones are applied here) */
   steering: InstalledRule[];
+  /** per shard: its known-flow map (net/presence.ts), written by that shard, read by the others */
+  presence: SharedArrayBuffer[];
 }
 
 /** A source of work in the poll loop (Seastar's pollers). */
@@ -68,6 +71,13 @@ export interface ShardReport {
   droppedAtStop: number;
   /** packets freed because a send named a bad offset or length */
   badPackets: number;
+  /** packets dropped at cross-shard rings (full, or shed), and of those, shed as new flows */
+  fwdDropped: number;
+  shedNewFlow: number;
+  /** packets handed to other shards, received from them, and refused by a full ring at first (then retried or dropped) */
+  fwdOut: number;
+  fwdIn: number;
+  ringFull: number;
   app: Record<string, number>;
 }
 
@@ -85,6 +95,8 @@ export class Shard implements ShardContext {
   readonly layouts: PortLayout[];
   readonly ports: PortView[];
   readonly xshard: CrossShard | null;
+  /** the known-flow maps (2+ shards): this shard marks its flows, reads the others' when steering */
+  private readonly presence: FlowPresence | null;
   readonly handles = new HandleTable();
   readonly reta: Reta;
   readonly clock = new LowresClock(performance.now());
@@ -150,8 +162,10 @@ export class Shard implements ShardContext {
     this.idleMaxSleepMs = init.config.idleMaxSleepMs;
     this.retry = init.config.backpressure === 'retry';
     this.ringBurst = Math.min(MAX_BURST, init.config.burst * 4);
+    this.presence = init.count > 1 ? new FlowPresence(init.presence, init.id, init.config.knownFlowTtlMs) : null;
+    if (this.presence) this.presence.setTick(presenceTick(performance.now()));
     this.xshard = init.count > 1
-      ? new CrossShard(this.io, this.id, this.count, init.rings, { backpressure: init.config.backpressure }, (dst) => this.wake(dst))
+      ? new CrossShard(this.io, this.id, this.count, init.rings, { backpressure: init.config.backpressure, presence: this.presence, newFlowShare: init.config.ringNewFlowShare }, (dst) => this.wake(dst))
       : null;
     this.steers = new Uint8Array(init.ports.length);
     this.rules = init.ports.map(() => null);
@@ -378,8 +392,9 @@ export class Shard implements ShardContext {
       defer: (pkt, fn) => sh.defer(pkt, fn),
       send: (pkt, portIndex) => sh.send(pkt, portIndex),
       drop: (pkt) => sh.drop(pkt),
-      forward: (pkt, shard) => sh.forward(pkt, shard),
-      unsafeForward: (pkt, shard) => sh.unsafeForward(pkt, shard),
+      forward: (pkt, shard, hash) => sh.forward(pkt, shard, hash),
+      unsafeForward: (pkt, shard, hash) => sh.unsafeForward(pkt, shard, hash),
+      markFlow: (hash) => sh.markFlow(hash),
       forwardBatch: (batch, shard) => sh.forwardBatch(batch, shard),
       unsafeForwardBatch: (batch, shard) => sh.unsafeForwardBatch(batch, shard),
       allocPacket: (length) => sh.allocPacket(length),
@@ -430,18 +445,26 @@ export class Shard implements ShardContext {
     this.io.drop(pkt.slot, pkt.port);
   }
 
-  /** Hands the packet to another shard; its buffer returns to this shard's pool if that shard drops it. */
-  forward(pkt: Packet, shard: number): void {
+  /**
+   * Hands the packet to another shard; its buffer returns to this shard's pool if that shard drops it. With
+   * the flow's steering hash, a packet of a flow that shard does not know is shed first at a busy ring.
+   */
+  forward(pkt: Packet, shard: number, hash = -1): void {
     if (!this.releaseIfHeld(pkt)) return;
     if (shard === this.id) throw new RangeError('forward to self');
-    this.xshard!.forward(pkt, shard);
+    this.xshard!.forward(pkt, shard, hash);
   }
 
   /** Like forward, without recording the origin: the destination frees the buffer itself. */
-  unsafeForward(pkt: Packet, shard: number): void {
+  unsafeForward(pkt: Packet, shard: number, hash = -1): void {
     if (!this.releaseIfHeld(pkt)) return;
     if (shard === this.id) throw new RangeError('forward to self');
-    this.xshard!.unsafeForward(pkt, shard);
+    this.xshard!.unsafeForward(pkt, shard, hash);
+  }
+
+  /** This shard accepted a packet of the flow with this steering hash (other shards give its packets priority). */
+  markFlow(hash: number): void {
+    if (this.presence !== null) this.presence.mark(hash);
   }
 
   /**
@@ -511,19 +534,30 @@ export class Shard implements ShardContext {
         target = rules.lookup(views[c >>> 16][c & 0xffff], d[b + RXD.bufOffset] + d[b + RXD.dataOff], d[b + RXD.dataLen]);
         if (target >= 0) this.stats[S.steeredByRule]++;
       }
+      // The flow's software hash (the one apps mark known flows by), or -1 for rule-steered packets (never shed).
+      let h = -1;
       if (target < 0 && byReta) {
-        let h: number;
-        if (d[b + RXD.olFlags] & RX_RSS_HASH) h = d[b + RXD.rss];
-        else {
+        let rss = false;
+        if (d[b + RXD.olFlags] & RX_RSS_HASH) {
+          h = d[b + RXD.rss];
+          rss = true;
+        } else {
           const c = d[b + RXD.chunk];
           h = flowHash(views[c >>> 16][c & 0xffff], d[b + RXD.bufOffset] + d[b + RXD.dataOff], d[b + RXD.dataLen]);
         }
         target = reta.shardOf(h);
+        // A device's RSS hash is not the hash flows are marked by: compute that one only when it matters.
+        if (rss && target !== self) {
+          if (x.shedding(RingKind.UNSAFE, target)) {
+            const c = d[b + RXD.chunk];
+            h = flowHash(views[c >>> 16][c & 0xffff], d[b + RXD.bufOffset] + d[b + RXD.dataOff], d[b + RXD.dataLen]);
+          } else h = -1;
+        }
       }
       if (target < 0) target = self;
       if (target !== self) {
         batch.at(i, pkt);
-        x.unsafeForward(pkt, target);
+        x.unsafeForward(pkt, target, h === 0 ? -1 : h); // 0: not an IPv4 flow (ARP, runts): not a new flow
         this.stats[S.steered]++;
         continue;
       }
@@ -742,6 +776,7 @@ export class Shard implements ShardContext {
     const t = performance.now();
     this.loopNow = t;
     this.clock.update(t);
+    if (this.presence !== null) this.presence.setTick(presenceTick(t));
     if (this.worked) {
       this.lastWork = t;
       this.worked = false;
@@ -824,7 +859,8 @@ export class Shard implements ShardContext {
     const st = this.stats;
     return {
       id: this.id, lcore: lcoreStats, heldAtClose, handlesAtClose, appErrors: st[S.appErrors], loops: st[S.loops],
-      busyMs: st[S.busyMs], idleMs: st[S.idleMs], leaks: st[S.leaks], drainedAtStop, droppedAtStop: st[S.droppedAtStop], badPackets: st[S.badPackets], app: appCounters,
+      busyMs: st[S.busyMs], idleMs: st[S.idleMs], leaks: st[S.leaks], drainedAtStop, droppedAtStop: st[S.droppedAtStop], badPackets: st[S.badPackets],
+      fwdDropped: st[S.fwdDropped], shedNewFlow: st[S.shedNewFlow], fwdOut: st[S.fwdOut], fwdIn: st[S.fwdIn], ringFull: st[S.ringFull], app: appCounters,
     };
   }
 }

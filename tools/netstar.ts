@@ -12,7 +12,7 @@ export interface Summary {
   ports: { name: string; rx: number; tx: number; dropped: number; txDropped: number; device: Record<string, number> }[];
   poolsInUse: number[]; heldAtClose: number; appErrors: number; leaked: number; exitCode: number;
   app: Record<string, number>;
-  shards: { id: number; heldAtClose: number; lcore: Record<string, number> }[];
+  shards: { id: number; heldAtClose: number; lcore: Record<string, number>; droppedAtStop: number; badPackets: number; fwdDropped: number; shedNewFlow: number; fwdOut: number; fwdIn: number; ringFull: number; busyMs: number }[];
 }
 
 export function tmpDir(label: string): string {

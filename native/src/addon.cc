@@ -28,7 +28,7 @@ static Napi::Object layoutObject(Napi::Env env) {
   l.Set("burst", words(env, {{"max", MAX_BURST}, {"noQueue", NO_QUEUE}}));
   l.Set("fast", words(env, {{"paramWords", FAST_PARAM_WORDS}, {"regionWords", FAST_REGION_WORDS}, {"port", FP_PORT}, {"queue", FP_QUEUE},
                             {"count", FP_COUNT}, {"region", FP_REGION}, {"retries", FP_RETRIES}, {"handled", FP_HANDLED},
-                            {"rxDropped", FP_RX_DROPPED}}));
+                            {"rxDropped", FP_RX_DROPPED}, {"ringFree", FP_RING_FREE}, {"ringCap", FP_RING_CAP}}));
   l.Set("portStats", words(env, {{"words", PORT_STATS_WORDS}, {"rx", P_RX}, {"tx", P_TX}, {"txDropped", P_TXDROPPED},
                                  {"dropped", P_DROPPED}, {"rxBytes", P_RXBYTES}, {"txBytes", P_TXBYTES}}));
   l.Set("offloadEntry", words(env, {{"stride", OFF_STRIDE}, {"maxOut", OFF_MAX_OUT}, {"counts", OFF_COUNTS}, {"flags", W_FLAGS},

@@ -26,7 +26,9 @@ constexpr uint32_t FAST_PARAM_WORDS = 16;
 constexpr uint32_t FAST_REGION_WORDS = MAX_BURST * RX_DESC_WORDS;
 constexpr uint32_t FP_PORT = 0 /* or ring */, FP_QUEUE = 1, FP_COUNT = 2 /* or max */, FP_REGION = 3, FP_RETRIES = 4,
                    FP_HANDLED = 5 /* out: packets the offload executor took in the last rx */,
-                   FP_RX_DROPPED = 6 /* out: packets the last rx received and freed (empty, chained, foreign) */;
+                   FP_RX_DROPPED = 6 /* out: packets the last rx received and freed (empty, chained, foreign) */,
+                   FP_RING_FREE = 7 /* out: free slots of the ring after the last ring put (a put of 0 just reads it) */,
+                   FP_RING_CAP = 8 /* out: that ring's capacity */;
 
 // Per-port stats words (a block of PORT_STATS_WORDS per port in the shard's Float64Array).
 constexpr uint32_t PORT_STATS_WORDS = 6;

@@ -93,6 +93,8 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
   uint32_t lastHandled_ = 0;
   /** packets the last rxInto received and freed itself (empty, chained, or from a pool we did not map) */
   uint32_t lastRxDropped_ = 0;
+  /** after a ring put: the ring's free slots and capacity (read by the fast path into params) */
+  uint32_t lastRingFree_ = 0, lastRingCap_ = 0;
  private:
   std::vector<Napi::Reference<Napi::Value>> offRefs_;
   struct {
@@ -416,10 +418,16 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     live(env);
     rte_ring* r = ringById(env, ring);
     if (n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count must be at most " + std::to_string(MAX_BURST));
-    if (n == 0) return 0;
+    lastRingCap_ = rte_ring_get_capacity(r);
+    if (n == 0) {
+      lastRingFree_ = rte_ring_free_count(r);
+      return 0;
+    }
     if (rxLayout) takeForSend(env, t, n, RX_DESC_WORDS, RXD_DATA_OFF, RXD_DATA_LEN);
     else takeForSend(env, t, n);
-    uint32_t k = rte_ring_enqueue_burst(r, reinterpret_cast<void* const*>(burst_), n, nullptr);
+    unsigned int freeSpace = 0;
+    uint32_t k = rte_ring_enqueue_burst(r, reinterpret_cast<void* const*>(burst_), n, &freeSpace);
+    lastRingFree_ = freeSpace;
     for (uint32_t i = 0; i < k; i++) free_[nfree_++] = taken_[i];
     for (uint32_t i = k; i < n; i++) table_[taken_[i]] = burst_[i];  // JS still owns these
     st_.ringPut += k;
@@ -723,8 +731,19 @@ static uint32_t bodyRx(Napi::Env env, Lcore* lc, uint32_t* p) {
 static uint32_t bodyTx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFrom(env, p[FP_PORT], p[FP_QUEUE], lc->region(env, p[FP_REGION]), p[FP_COUNT], p[FP_RETRIES], false); }
 static uint32_t bodyTxRx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->txFrom(env, p[FP_PORT], p[FP_QUEUE], lc->region(env, p[FP_REGION]), p[FP_COUNT], p[FP_RETRIES], true); }
 static uint32_t bodyFree(Napi::Env env, Lcore* lc, uint32_t* p) { lc->freeSlots(env, lc->region(env, p[FP_REGION]), p[FP_COUNT]); return p[FP_COUNT]; }
-static uint32_t bodyRingPut(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringPutFrom(env, p[FP_PORT], lc->region(env, p[FP_REGION]), p[FP_COUNT]); }
-static uint32_t bodyRingPutRx(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringPutFrom(env, p[FP_PORT], lc->region(env, p[FP_REGION]), p[FP_COUNT], true); }
+// params[7], params[8] <- the ring's free slots after the put, and its capacity (a put of 0 only reads them).
+static uint32_t bodyRingPut(Napi::Env env, Lcore* lc, uint32_t* p) {
+  uint32_t k = lc->ringPutFrom(env, p[FP_PORT], lc->region(env, p[FP_REGION]), p[FP_COUNT]);
+  p[FP_RING_FREE] = lc->lastRingFree_;
+  p[FP_RING_CAP] = lc->lastRingCap_;
+  return k;
+}
+static uint32_t bodyRingPutRx(Napi::Env env, Lcore* lc, uint32_t* p) {
+  uint32_t k = lc->ringPutFrom(env, p[FP_PORT], lc->region(env, p[FP_REGION]), p[FP_COUNT], true);
+  p[FP_RING_FREE] = lc->lastRingFree_;
+  p[FP_RING_CAP] = lc->lastRingCap_;
+  return k;
+}
 static uint32_t bodyRingGet(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringGetInto(env, p[FP_PORT], lc->region(env, p[FP_REGION]), p[FP_COUNT]); }
 
 static uint32_t bodyRingDrain(Napi::Env env, Lcore* lc, uint32_t* p) { return lc->ringDrain(env, p[FP_PORT], p[FP_COUNT]); }

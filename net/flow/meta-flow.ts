@@ -47,7 +47,10 @@ export interface SteerTarget {
   readonly count: number;
   /** the shard that owns a flow hash (the runtime's RSS/steering table) */
   shardOfHash(hash: number): number;
-  forward(pkt: Packet, shard: number): void;
+  /** hands the packet to `shard`; `hash` (its flow's steering hash) lets a busy ring shed it first if the flow is new there */
+  forward(pkt: Packet, shard: number, hash?: number): void;
+  /** this shard accepted a packet of the flow with this steering hash (other shards then treat it as known) */
+  markFlow?(hash: number): void;
 }
 
 export interface MetaFlowOptions {
@@ -129,12 +132,13 @@ export class MetaFlow {
       }
     }
     const s = this.steerTo;
+    let h = -1;
     if (s !== null) {
-      const h = this.steerHash !== null ? this.steerHash(info, pkt) : defaultSteerHash(info);
+      h = this.steerHash !== null ? this.steerHash(info, pkt) : defaultSteerHash(info);
       if (h >= 0) {
         const target = s.shardOfHash(h);
         if (target !== s.id) {
-          s.forward(pkt, target);
+          s.forward(pkt, target, h);
           this.c.steered++;
           return Verdict.STOLEN;
         }
@@ -151,7 +155,11 @@ export class MetaFlow {
       return v;
     }
     if (this.distributor === null) return Verdict.DROP;
-    return this.distributor.process(pkt, port, info);
+    const v = this.distributor.process(pkt, port, info);
+    // The distributor took the packet (its flow exists or was created): the steering shards learn the flow is
+    // known here, so a new-flow flood at a busy ring sheds other packets before this flow's.
+    if (h >= 0 && v !== Verdict.DROP && s!.markFlow !== undefined) s!.markFlow(h);
+    return v;
   }
 
   snapshot(prefix: string): Record<string, number> {

@@ -12,7 +12,7 @@ const cfg = (): string => writeJson(dir, `null${Math.random().toString(36).slice
 });
 
 const STATS_KEYS = ['t', 'dt', 'ports', 'busyMs', 'idleMs', 'held', 'shards', 'app'];
-const SHARD_KEYS = ['fwdIn', 'fwdOut', 'fwdDropped', 'ringFull', 'steered', 'steeredByRule', 'appErrors', 'leaks', 'toStack', 'toNf', 'held', 'busyMs', 'idleMs', 'sleeps', 'loops'];
+const SHARD_KEYS = ['fwdIn', 'fwdOut', 'fwdDropped', 'ringFull', 'steered', 'steeredByRule', 'shedNewFlow', 'appErrors', 'leaks', 'toStack', 'toNf', 'held', 'busyMs', 'idleMs', 'sleeps', 'loops'];
 
 function checkStdoutIsData(stdout: string): void {
   const lines = stdout.trim().split('\n');
