@@ -4,6 +4,7 @@
 // is checked against the real mbuf before native code touches memory.
 #include "common.h"
 #include "global.h"
+#include "desc_check.h"
 #include "offload.h"
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -174,33 +175,22 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
       fail(env, "ERR_INVALID_ARG", std::string(rx ? "RX" : "TX") + " queue " + std::to_string(queue) + " does not exist on port " + std::to_string(port));
   }
 
-  // Takes n packets named by TX descriptors (slot, dataOff, dataLen, flags) out of the table into
-  // burst_, applying offset and length. All or nothing: on a bad descriptor the table is restored.
-  void takeForSend(Napi::Env env, const uint32_t* t, uint32_t n, uint32_t stride = TX_DESC_WORDS, uint32_t offW = TXD_DATA_OFF, uint32_t lenW = TXD_DATA_LEN) {
-    uint32_t cap = static_cast<uint32_t>(table_.size());
-    for (uint32_t i = 0; i < n; i++) {
-      const uint32_t* d = t + i * stride;
-      uint32_t slot = d[TXD_SLOT];
-      const uint32_t dOff = d[offW], dLen = d[lenW];
-      const char* err = nullptr;
-      rte_mbuf* m = nullptr;
-      if (slot >= cap || !(m = table_[slot])) err = "slot is not a held packet (already sent, freed, or never received)";
-      else if (dLen == 0 || dOff > m->buf_len || dLen > static_cast<uint32_t>(m->buf_len) - dOff) err = "data offset/length outside the packet buffer";
-      if (err) {
-        for (uint32_t j = 0; j < i; j++) table_[taken_[j]] = burst_[j];
-        fail(env, "ERR_BAD_PACKET", "descriptor " + std::to_string(i) + " (slot " + std::to_string(slot) + "): " + err);
-      }
-      table_[slot] = nullptr;
-      taken_[i] = slot;
-      m->data_off = static_cast<uint16_t>(dOff);
-      m->data_len = static_cast<uint16_t>(dLen);
-      m->pkt_len = dLen;
-      // TX-layout flags word: bit 16 asks to record the egress port (low 16 bits) in the mbuf, for
-      // packets handed through a ring to the shard that owns the port's TX queue.
-      if (stride == TX_DESC_WORDS && (d[TXD_FLAGS] & TX_FLAG_SET_PORT)) m->port = static_cast<uint16_t>(d[TXD_FLAGS] & 0xffff);
-      m->ol_flags = 0;
-      burst_[i] = m;
-    }
+  // Takes n packets named by descriptors (TX layout: slot, dataOff, dataLen, flags; or the RX layout) out of
+  // the table into burst_, applying offset and length. All or nothing: on a bad descriptor the table is restored
+  // and no mbuf is modified. The checks are desc_check.h's (fuzzed by fuzz/desc_fuzz.cc).
+  void takeForSend(Napi::Env env, const uint32_t* t, uint32_t n, const DescLayout& layout = TX_LAYOUT) {
+    DescResult r = takeDescriptors(table_.data(), static_cast<uint32_t>(table_.size()), t, n, layout, burst_, taken_,
+        [](const rte_mbuf* m) -> uint32_t { return m->buf_len; },
+        [](rte_mbuf* m, uint32_t dOff, uint32_t dLen, uint32_t flags) {
+          m->data_off = static_cast<uint16_t>(dOff);
+          m->data_len = static_cast<uint16_t>(dLen);
+          m->pkt_len = dLen;
+          // TX-layout flags word: bit 16 asks to record the egress port (low 16 bits) in the mbuf, for
+          // packets handed through a ring to the shard that owns the port's TX queue.
+          if (flags & TX_FLAG_SET_PORT) m->port = static_cast<uint16_t>(flags & 0xffff);
+          m->ol_flags = 0;
+        });
+    if (!r.ok()) fail(env, "ERR_BAD_PACKET", sendFaultMessage(r));
   }
 
   void giveBackSlots(uint32_t n) {
@@ -390,7 +380,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     checkPort(env, port, queue, false);
     if (n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count must be at most " + std::to_string(MAX_BURST));
     if (n == 0) return 0;
-    if (rxLayout) takeForSend(env, t, n, RX_DESC_WORDS, RXD_DATA_OFF, RXD_DATA_LEN);
+    if (rxLayout) takeForSend(env, t, n, RX_LAYOUT);
     else takeForSend(env, t, n);
     return sendBurst(static_cast<uint16_t>(port), static_cast<uint16_t>(queue), n, retries);
   }
@@ -398,17 +388,8 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
   void freeSlots(Napi::Env env, const uint32_t* p, uint32_t n) {
     live(env);
     if (n > MAX_BURST) fail(env, "ERR_INVALID_ARG", "count must be at most " + std::to_string(MAX_BURST));
-    uint32_t cap = static_cast<uint32_t>(table_.size());
-    for (uint32_t i = 0; i < n; i++) {
-      uint32_t slot = p[i];
-      if (slot >= cap || !table_[slot]) {
-        for (uint32_t j = 0; j < i; j++) table_[taken_[j]] = burst_[j];
-        fail(env, "ERR_BAD_PACKET", "slot " + std::to_string(slot) + " is not a held packet");
-      }
-      burst_[i] = table_[slot];
-      table_[slot] = nullptr;
-      taken_[i] = slot;
-    }
+    DescResult r = takeSlots(table_.data(), static_cast<uint32_t>(table_.size()), p, n, burst_, taken_);
+    if (!r.ok()) fail(env, "ERR_BAD_PACKET", freeFaultMessage(r));
     rte_pktmbuf_free_bulk(burst_, n);
     giveBackSlots(n);
     st_.freed += n;
@@ -423,13 +404,13 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
       lastRingFree_ = rte_ring_free_count(r);
       return 0;
     }
-    if (rxLayout) takeForSend(env, t, n, RX_DESC_WORDS, RXD_DATA_OFF, RXD_DATA_LEN);
+    if (rxLayout) takeForSend(env, t, n, RX_LAYOUT);
     else takeForSend(env, t, n);
     unsigned int freeSpace = 0;
     uint32_t k = rte_ring_enqueue_burst(r, reinterpret_cast<void* const*>(burst_), n, &freeSpace);
     lastRingFree_ = freeSpace;
     for (uint32_t i = 0; i < k; i++) free_[nfree_++] = taken_[i];
-    for (uint32_t i = k; i < n; i++) table_[taken_[i]] = burst_[i];  // JS still owns these
+    restoreTaken(table_.data(), burst_, taken_, k, n);  // JS still owns these
     st_.ringPut += k;
     if (k < n) st_.ringFull += n - k;
     return k;
@@ -575,7 +556,7 @@ class Lcore : public Napi::ObjectWrap<Lcore> {
     uint32_t idx = argU32(info, 4, "index");
     if (slot >= table_.size() || !table_[slot]) fail(env, "ERR_BAD_PACKET", "slot " + std::to_string(slot) + " is not a held packet");
     rte_mbuf* m = table_[slot];
-    if (off > m->buf_len || len > static_cast<uint32_t>(m->buf_len) - off) fail(env, "ERR_BAD_PACKET", "data offset/length outside the packet buffer");
+    if (!rangeInBuffer(off, len, m->buf_len)) fail(env, "ERR_BAD_PACKET", descFaultText(DescFault::OutsideBuffer));
     if (static_cast<size_t>(idx + 1) * RX_DESC_WORDS > desc.ElementLength()) fail(env, "ERR_INVALID_ARG", "descriptor index out of range");
     if (nfree_ == 0) {
       st_.allocFailed++;
