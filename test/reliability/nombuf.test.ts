@@ -58,10 +58,12 @@ describe('mbuf pool exhaustion', () => {
           if (!p.running()) return true;
           const st = await ctlStats(sock);
           // (app counters reach the main thread every 200 ms: wait until they show every received packet held)
-          if (st.ports[0].device.rxNombuf < STARVED || st.counters.waiting !== st.ports[0].device.ipackets) return false;
+          // (not yet: say where it stands, the timeout quotes the last such error)
+          if (st.ports[0].device.rxNombuf < STARVED || st.counters.waiting !== st.ports[0].device.ipackets)
+            throw new Error(`rx_nombuf ${st.ports[0].device.rxNombuf}, ipackets ${st.ports[0].device.ipackets}, held ${st.counters.waiting}, pool available ${st.pools[0].available}`);
           dry = st;
           return true;
-        }, { timeoutMs: 30000, intervalMs: 20, what: `rx_nombuf >= ${STARVED} on the replaying port, every received packet held` });
+        }, { timeoutMs: 20000, intervalMs: 20, what: `rx_nombuf >= ${STARVED} on the replaying port, every received packet held` });
         expect(p.running()).toBe(true);
         const d = dry as unknown as Awaited<ReturnType<typeof ctlStats>>;
         // Everything the device took is held; nothing went out yet.
@@ -79,8 +81,9 @@ describe('mbuf pool exhaustion', () => {
           last = st;
           const dev = st.ports[0].device;
           // (app counters reach the main thread every 200 ms: wait for those too)
-          return dev.ipackets + dev.rxNombuf === N && st.ports[1].tx === dev.ipackets && st.counters.waiting === 0 && st.counters.released === shards;
-        }, { timeoutMs: 30000, intervalMs: 50, what: `all ${N} frames received or counted as rx_nombuf, what came in sent out, nothing held` });
+          if (dev.ipackets + dev.rxNombuf === N && st.ports[1].tx === dev.ipackets && st.counters.waiting === 0 && st.counters.released === shards) return true;
+          throw new Error(`ipackets ${dev.ipackets} + rx_nombuf ${dev.rxNombuf} of ${N}, sent ${st.ports[1].tx}, held ${st.counters.waiting}, released on ${st.counters.released} shard(s)`);
+        }, { timeoutMs: 20000, intervalMs: 50, what: `all ${N} frames received or counted as rx_nombuf, what came in sent out, nothing held` });
         expect(p.running()).toBe(true);
         const l = last as unknown as Awaited<ReturnType<typeof ctlStats>>;
         expect(l.pools.every((x) => x.inUse === 0)).toBe(true);
