@@ -100,8 +100,19 @@ export interface NativeLcore {
   offloadDetach(): { handled: number; txDropped: number };
 }
 
+/** What eal.claimPrefix found in a file prefix's runtime directory before the EAL starts. */
+export interface PrefixClaim {
+  /** absent: no EAL config there; live: a running process holds it (pid); stale: its process is gone, its files were removed; unknown: could not check (error) */
+  state: 'absent' | 'live' | 'stale' | 'unknown';
+  pid?: number;
+  removed?: string[];
+  error?: string;
+}
+
 export interface NativeAddon {
-  eal: { init(args: string[]): EalStartInfo; cleanup(): void; running(): boolean; version(): string; tscHz(): number; /** /var/run/dpdk/<prefix>, '' when not running */ runtimeDir(): string };
+  eal: { init(args: string[]): EalStartInfo; cleanup(): void; running(): boolean; version(): string; tscHz(): number; /** /var/run/dpdk/<prefix>, '' when not running */ runtimeDir(): string;
+    /** Before init: whether a running primary holds this runtime directory; a dead one's files are removed (eal.cc). */
+    claimPrefix(dir: string): PrefixClaim };
   pool: { create(name: string, o: PoolOptions): number; info(pool: number): PoolInfo; inUse(pool: number): number; count(): number };
   ring: { create(name: string, size: number): number; count(ring: number): number };
   port: {

@@ -30,16 +30,54 @@ export interface EngineSummary {
   steering: { rteFlow: number; software: number; rules: InstalledRule[] };
 }
 
+/** The file prefix the EAL will use with these arguments (the last --file-prefix wins, as with getopt). */
+export function ealFilePrefix(args: readonly string[]): string | null {
+  let prefix: string | null = null;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i].startsWith('--file-prefix=')) prefix = args[i].slice('--file-prefix='.length);
+    else if (args[i] === '--file-prefix' && i + 1 < args.length) prefix = args[++i];
+  }
+  return prefix;
+}
+
+/** Where the EAL keeps a prefix's runtime files: /var/run/dpdk/<prefix> as root, else $XDG_RUNTIME_DIR (or /tmp)/dpdk/<prefix>. */
+export function ealRuntimeDir(prefix: string): string {
+  const base = process.getuid?.() === 0 ? '/var/run' : (process.env.XDG_RUNTIME_DIR ?? '/tmp');
+  return path.join(base, 'dpdk', prefix);
+}
+
+function prefixInUse(prefix: string, pid?: number): NetstarError {
+  const who = pid ? ` (pid ${pid}: netstar or testpmd)` : ' (netstar or testpmd)';
+  return new NetstarError('ERR_EAL_INIT', `EAL file prefix '${prefix}' is in use by another running DPDK process${who}; stop it, or give this one another eal.filePrefix`);
+}
+
+/**
+ * Before the EAL starts: a prefix a running process holds is refused with its pid; a runtime directory left
+ * by a process that is gone (SIGKILL, crash: nothing ran its cleanup) has its files removed, said in one
+ * warning line, and the EAL starts on it afresh. Nothing to do without shared config files (--in-memory,
+ * --no-shconf).
+ */
+function checkPrefix(args: readonly string[]): void {
+  const prefix = ealFilePrefix(args);
+  if (prefix === null || args.includes('--in-memory') || args.includes('--no-shconf')) return;
+  const dir = ealRuntimeDir(prefix);
+  const c = native.eal.claimPrefix(dir);
+  if (c.state === 'live') throw prefixInUse(prefix, c.pid);
+  if (c.state === 'stale')
+    logger().warn({ dir, removed: c.removed?.length ?? 0, ...(c.error ? { problem: c.error } : {}) }, `EAL file prefix '${prefix}': stale runtime directory ${dir} left by a DPDK process that is gone (killed or crashed: nobody holds its config lock); removed its files, starting afresh`);
+  else if (c.state === 'unknown') logger().debug({ dir, problem: c.error }, `EAL file prefix '${prefix}': could not check its runtime directory; the EAL decides`);
+}
+
 /** Starts the EAL; refused arguments are a config error, a file prefix another process holds is said plainly. */
 function startEal(config: Config): void {
+  const args = ealArgs(config);
+  checkPrefix(args);
   try {
-    native.eal.init(ealArgs(config));
+    native.eal.init(args);
   } catch (e) {
     if (!(e instanceof NetstarError) || e.code !== 'ERR_EAL_INIT') throw e;
-    if (/Cannot create lock|Is another primary process running/.test(e.message)) {
-      const prefix = config.eal.filePrefix ?? `netstar${process.pid}`;
-      throw new NetstarError('ERR_EAL_INIT', `EAL file prefix '${prefix}' is in use by another running DPDK process (netstar or testpmd); stop it, or give this one another eal.filePrefix`);
-    }
+    // Another process took the prefix between the check and the EAL's own lock.
+    if (/Cannot create lock|Is another primary process running/.test(e.message)) throw prefixInUse(ealFilePrefix(args) ?? config.eal.filePrefix ?? `netstar${process.pid}`);
     if (/unrecognized option|invalid option|option requires an argument|Invalid 'command line' arguments|Invalid argument/.test(e.message))
       throw new NetstarError('ERR_CONFIG', `eal: the EAL refused its arguments (${ealArgs(config).join(' ')}): ${e.message.replace(/^EAL init failed: /, '')}`);
     throw e;

@@ -1,6 +1,7 @@
 // Helpers for running the netstar CLI as a child process (tests, benches, the demo, the NF harness): config
 // files, STATS lines, the JSON summary, and clean-stop checks that throw (no test framework needed).
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import type { Topology } from './netns';
@@ -92,4 +93,37 @@ export async function runUntilSent(app: string, cfg: string, port: number, count
     if (p.running()) p.kill();
   }
   return summaryOf(p.stdout());
+}
+
+/**
+ * One request on a running instance's control socket (JSON lines; see reactor/control-socket.ts) without
+ * loading the addon: resolves with the result, rejects with the instance's error, a connection problem or
+ * no answer within `timeoutMs`.
+ */
+export function ctlRequest(sockPath: string, cmd: string, args: Record<string, unknown> = {}, timeoutMs = 5000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(sockPath);
+    let buf = '';
+    const t = setTimeout(() => { c.destroy(); reject(new Error(`${sockPath}: no answer to '${cmd}' within ${timeoutMs} ms`)); }, timeoutMs);
+    c.once('connect', () => c.write(JSON.stringify({ cmd, args }) + '\n'));
+    c.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const i = buf.indexOf('\n');
+      if (i < 0) return;
+      clearTimeout(t);
+      c.destroy();
+      const r = JSON.parse(buf.slice(0, i)) as { ok: boolean; result?: unknown; error?: string };
+      if (r.ok) resolve(r.result);
+      else reject(new Error(`${sockPath}: ${r.error}`));
+    });
+    c.once('error', (e) => { clearTimeout(t); reject(e); });
+  });
+}
+
+/** The device counters of one port as the control socket's `stats` reports them. */
+export interface DeviceCounters { ipackets: number; opackets: number; imissed: number; ierrors: number; oerrors: number; rxNombuf: number }
+
+/** `stats` over the control socket: each port's device counters and the pools' use. */
+export async function ctlStats(sockPath: string): Promise<{ ports: { name: string; rx: number; tx: number; device: DeviceCounters }[]; pools: { size: number; inUse: number; available: number }[]; counters: Record<string, number> }> {
+  return (await ctlRequest(sockPath, 'stats')) as Awaited<ReturnType<typeof ctlStats>>;
 }

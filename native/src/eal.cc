@@ -10,6 +10,11 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <cerrno>
+#include <cstring>
 #include <unistd.h>
 #include <cstdio>
 #include <sstream>
@@ -151,6 +156,75 @@ static Napi::Value EalRuntimeDir(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), rte_eal_get_runtime_dir());
 }
 
+// eal.claimPrefix(dir) -> { state: 'absent' | 'live' | 'stale' | 'unknown', pid?, removed?, error? }
+// Before rte_eal_init: is the runtime directory of this file prefix (/var/run/dpdk/<prefix>) held by a
+// running primary? The EAL's primary keeps a POSIX write lock on part of <dir>/config for its whole life;
+// the kernel drops it when the process dies, however it dies. So:
+//   live   – someone holds a conflicting lock (pid: who, from F_GETLK);
+//   stale  – config is there and nobody holds it: its process is gone (SIGKILL, crash). The files it left
+//            are removed while we hold the lock (another starter that opened the old config then fails to
+//            lock it and is refused as on a live prefix); config goes last. The directory itself stays (an
+//            EAL starting meanwhile may have just created it); the EAL reuses it.
+//   absent – no config file; unknown – it could not be checked (error says why); the EAL decides then.
+static Napi::Value EalClaimPrefix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) fail(env, "ERR_INVALID_ARG", "eal.claimPrefix takes the runtime directory");
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  Napi::Object r = Napi::Object::New(env);
+  std::string cfg = dir + "/config";
+  int fd = open(cfg.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    r.Set("state", Napi::String::New(env, e == ENOENT || e == ENOTDIR ? "absent" : "unknown"));
+    if (e != ENOENT && e != ENOTDIR) r.Set("error", Napi::String::New(env, std::string("open ") + cfg + ": " + strerror(e)));
+    return r;
+  }
+  struct flock lk;
+  memset(&lk, 0, sizeof(lk));
+  lk.l_type = F_WRLCK;
+  lk.l_whence = SEEK_SET;  // l_start 0, l_len 0: the whole file, which covers the EAL's locked range
+  if (fcntl(fd, F_SETLK, &lk) < 0) {
+    int e = errno;
+    if (e == EACCES || e == EAGAIN) {
+      struct flock q;
+      memset(&q, 0, sizeof(q));
+      q.l_type = F_WRLCK;
+      q.l_whence = SEEK_SET;
+      r.Set("state", Napi::String::New(env, "live"));
+      if (fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK) r.Set("pid", Napi::Number::New(env, q.l_pid));
+    } else {
+      r.Set("state", Napi::String::New(env, "unknown"));
+      r.Set("error", Napi::String::New(env, std::string("lock ") + cfg + ": " + strerror(e)));
+    }
+    close(fd);
+    return r;
+  }
+  Napi::Array removed = Napi::Array::New(env);
+  uint32_t n = 0;
+  std::string failed;
+  if (DIR* d = opendir(dir.c_str())) {
+    std::vector<std::string> names;
+    while (struct dirent* de = readdir(d)) {
+      std::string name = de->d_name;
+      if (name != "." && name != ".." && name != "config") names.push_back(name);
+    }
+    closedir(d);
+    names.push_back("config");
+    for (const auto& name : names) {
+      std::string f = dir + "/" + name;
+      struct stat st;
+      if (lstat(f.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;  // leave anything but files and sockets
+      if (unlink(f.c_str()) == 0) removed.Set(n++, Napi::String::New(env, name));
+      else if (failed.empty()) failed = std::string("unlink ") + f + ": " + strerror(errno);
+    }
+  }
+  close(fd);  // drops the lock
+  r.Set("state", Napi::String::New(env, "stale"));
+  r.Set("removed", removed);
+  if (!failed.empty()) r.Set("error", Napi::String::New(env, failed));
+  return r;
+}
+
 static Napi::Value EalRunning(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), global().ealUp.load());
 }
@@ -170,6 +244,7 @@ void initEal(Napi::Env env, Napi::Object exports) {
   eal.Set("cleanup", Napi::Function::New(env, EalCleanup));
   eal.Set("running", Napi::Function::New(env, EalRunning));
   eal.Set("runtimeDir", Napi::Function::New(env, EalRuntimeDir));
+  eal.Set("claimPrefix", Napi::Function::New(env, EalClaimPrefix));
   eal.Set("version", Napi::Function::New(env, Version));
   eal.Set("tscHz", Napi::Function::New(env, TscHz));
   exports.Set("eal", eal);

@@ -19,7 +19,7 @@ describe('EAL runtime directory', () => {
       expect(fs.existsSync(`/var/run/dpdk/${prefix}/config`)).toBe(true);
       const second = await runCli(['run', 'l2fwd', '-c', cfg], { timeoutMs: 30000 });
       expect(second.code).toBe(1);
-      expect(second.stderr).toMatch(`EAL file prefix '${prefix}' is in use by another running DPDK process`);
+      expect(second.stderr).toMatch(`EAL file prefix '${prefix}' is in use by another running DPDK process (pid ${first.pid}`);
       expect(second.stderr).not.toMatch(/Success/);
       expect(first.running()).toBe(true);
       const r = await first.stop({ signal: 'SIGINT', timeoutMs: 10000 });
