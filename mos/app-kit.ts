@@ -103,6 +103,7 @@ export function monitorApp<C>(ctx: ShardContext, mon: Monitor<C>, s: MonitorSett
     shardOfHash: (h: number) => ctx.shardOfHash(h),
     forward: (p, shard, hash) => ctx.forward(p, shard, hash),
     markFlow: (h: number) => ctx.markFlow(h),
+    marksFlows: () => ctx.marksFlows(),
   };
   const ports = s.ports ?? ctx.ports.map((p) => p.index);
   const metaFlows: MetaFlow[] = [];

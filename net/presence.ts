@@ -10,8 +10,9 @@
 // not yet processed the first one (a flow created just before a flood, whose owner is a few ms behind).
 // Buckets are shared by hashes alike in their low 16 bits: a new flow that shares one with a live flow is
 // taken for known (admitted like it); nothing is ever refused for a collision. Word 0 of the header says
-// whether the owner marks at all: a shard whose app never marks is not protected (its packets are all
-// admitted, as before), rather than having every packet shed as new.
+// whether the owner marks at all (declared when its app is built, before traffic: MetaFlow does): a shard
+// whose app never marks is not protected (its packets are all admitted, as before), rather than having every
+// packet shed as new.
 
 export const PRESENCE_BITS = 16;
 const MASK = (1 << PRESENCE_BITS) - 1;
@@ -57,6 +58,11 @@ export class FlowPresence {
   /** Sets the current tick (the shard calls it when its clock moves). */
   setTick(tick: number): void {
     this.tick = tick;
+  }
+
+  /** This shard's app marks the flows it accepts: from now on the others may shed packets of unmarked flows. */
+  declare(): void {
+    this.own[0] = 1;
   }
 
   /** This shard accepted a packet of the flow with steering hash `hash`: the other shards see it as known. */

@@ -55,6 +55,13 @@ export interface ShardContext {
    * distributor accepts; apps that steer by hand call it. A no-op on one shard.
    */
   markFlow(flowHash: number): void;
+  /**
+   * Declares, when the app is built (before traffic), that it marks the flows it accepts: from then on a busy
+   * ring toward this shard sheds packets of flows it has not marked. Without it nothing is shed toward this
+   * shard until its first mark — which a shard a flood keeps from running may never get to. MetaFlow
+   * declares for its app.
+   */
+  marksFlows(): void;
   forwardBatch(batch: RxBatch, shard: number): void;
   unsafeForwardBatch(batch: RxBatch, shard: number): void;
   /**

@@ -14,6 +14,11 @@ export const CTRL = {
   done: 3,
   /** set by the main thread on a second stop request: drop held packets now instead of waiting for handlers */
   hurry: 4,
+  /**
+   * shards whose app is built: none reads its devices before all are (a packet steered to a shard still loading
+   * would wait in a ring that fills meanwhile — and that shard's declarations, e.g. marksFlows, are not made yet)
+   */
+  ready: 5,
 } as const;
 
 /** Byte offset of the wake words (one 64-byte line per shard) in the block. */

@@ -117,6 +117,8 @@ export class Engine {
   readonly steering: InstalledRule[] = [];
   /** per shard: its known-flow map (net/presence.ts), shared by the shards for new-flow shedding at their rings */
   private presence: SharedArrayBuffer[] = [];
+  /** shards that passed the start barrier (or died before it: counted for them) */
+  private readonly readyShards = new Set<number>();
   private readonly flowHandles: number[] = [];
   /** Called once if a shard dies: the process should stop with a clear message. */
   onFatal: (err: Error) => void = () => {};
@@ -246,6 +248,7 @@ export class Engine {
         };
         const w = new Worker(entry, { workerData: init });
         w.on('message', (m: { type: string; report?: ShardReport; count?: number; oldestMs?: number; counters?: Record<string, number> }) => {
+          if (m.type === 'ready') this.readyShards.add(s);
           if (m.type === 'ready' && ++ready === this.shards) resolve();
           if (m.type === 'stopped' && m.report) this.reports.push(m.report);
           if (m.type === 'leak') this.onLeak(s, m.count ?? 0, m.oldestMs ?? 0);
@@ -256,6 +259,11 @@ export class Engine {
           // the others do not wait for it.
           this.ctl.bump(CTRL.quiesced);
           this.ctl.bump(CTRL.settled);
+          // Nor will it pass the start barrier (if it died starting): the others must not wait for it.
+          if (!this.readyShards.has(s)) {
+            this.readyShards.add(s);
+            this.ctl.bump(CTRL.ready);
+          }
           const e = new NetstarError('ERR_SHARD', `shard ${s} died: ${err.stack ?? err.message}`);
           if (!this.failure) {
             this.failure = e;

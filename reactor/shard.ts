@@ -97,6 +97,8 @@ export class Shard implements ShardContext {
   readonly xshard: CrossShard | null;
   /** the known-flow maps (2+ shards): this shard marks its flows, reads the others' when steering */
   private readonly presence: FlowPresence | null;
+  /** every shard's app is built (the start barrier has been passed) */
+  private allReady = false;
   readonly handles = new HandleTable();
   readonly reta: Reta;
   readonly clock = new LowresClock(performance.now());
@@ -395,6 +397,7 @@ export class Shard implements ShardContext {
       forward: (pkt, shard, hash) => sh.forward(pkt, shard, hash),
       unsafeForward: (pkt, shard, hash) => sh.unsafeForward(pkt, shard, hash),
       markFlow: (hash) => sh.markFlow(hash),
+      marksFlows: () => sh.marksFlows(),
       forwardBatch: (batch, shard) => sh.forwardBatch(batch, shard),
       unsafeForwardBatch: (batch, shard) => sh.unsafeForwardBatch(batch, shard),
       allocPacket: (length) => sh.allocPacket(length),
@@ -465,6 +468,16 @@ export class Shard implements ShardContext {
   /** This shard accepted a packet of the flow with this steering hash (other shards give its packets priority). */
   markFlow(hash: number): void {
     if (this.presence !== null) this.presence.mark(hash);
+  }
+
+  /** This shard's app is built: counts it at the start barrier (devices are read once every shard passed). */
+  passReady(): void {
+    this.ctl.bump(CTRL.ready);
+  }
+
+  /** Declares that this shard's app marks the flows it accepts (see ShardContext.marksFlows). */
+  marksFlows(): void {
+    if (this.presence !== null) this.presence.declare();
   }
 
   /**
@@ -609,6 +622,11 @@ export class Shard implements ShardContext {
   /** Poller: device RX bursts (with software steering) into the app. */
   private pollDevices(): number {
     if (this.phase !== Phase.Run) return 0;
+    // Start barrier: devices are read once every shard's app is built (CTRL.ready; a shard that died counts).
+    if (!this.allReady) {
+      if (this.ctl.get(CTRL.ready) < this.count) return 0;
+      this.allReady = true;
+    }
     // Backpressure ('retry'): while packets wait for full cross-shard rings, stop taking new ones from devices.
     if (this.retry && this.xshard !== null && this.xshard.pending() >= this.init.config.burst * 4) return 0;
     const qps = this.qps, batch = this.batch, app = this.app, st = this.stats;
@@ -869,6 +887,7 @@ async function main(): Promise<void> {
   const init = workerData as ShardInit;
   const shard = new Shard(init);
   await shard.start();
+  shard.passReady();
   parentPort!.postMessage({ type: 'ready', id: init.id, lcore: shard.lcore.lcoreId });
   await shard.run();
   const report = await shard.stop();

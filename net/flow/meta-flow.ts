@@ -51,6 +51,8 @@ export interface SteerTarget {
   forward(pkt: Packet, shard: number, hash?: number): void;
   /** this shard accepted a packet of the flow with this steering hash (other shards then treat it as known) */
   markFlow?(hash: number): void;
+  /** declares that this shard marks the flows it accepts (MetaFlow calls it when built) */
+  marksFlows?(): void;
 }
 
 export interface MetaFlowOptions {
@@ -92,6 +94,8 @@ export class MetaFlow {
     this.info = opts.info ?? new PacketInfo(opts.parse);
     this.distributor = opts.distributor ?? null;
     this.steerTo = opts.steer && opts.steer.count > 1 ? opts.steer : null;
+    // From the start, not from the first accepted packet: the other shards may shed new flows toward this one.
+    if (this.steerTo !== null && this.steerTo.markFlow !== undefined && this.steerTo.marksFlows !== undefined) this.steerTo.marksFlows();
     this.steerHash = opts.steerHash ?? null;
   }
 

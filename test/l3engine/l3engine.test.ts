@@ -36,11 +36,14 @@ async function stopTestpmd(p: ManagedProcess): Promise<void> {
 }
 
 describe('l3engine: Linux host ↔ engine ↔ memif ↔ client processes', () => {
-  const dir = tmpDir('l3e');
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const base = tmpDir('l3e');
+  afterAll(() => fs.rmSync(base, { recursive: true, force: true }));
+  // Each test its own directory: a failed test's memif socket files must not make the next engine's bind fail.
+  const fresh = (): string => fs.mkdtempSync(`${base}/t-`);
 
   test('services over memif: curl, nc (TCP and UDP echo), ping, flow stickiness over two instances, testpmd interop, ACL drops; no leak', async () => {
     await withTopology('l3e1', async (topo: Topology) => {
+      const dir = fresh();
       await buildL3Topology(topo, ['c1', 'c2', 'c3', 'tp']);
       const ecfg = engineConfig(dir, filePrefix('l3e'), [
         { name: 'c1', addresses: [WEB_VIP], ports: [80] },
@@ -84,7 +87,9 @@ describe('l3engine: Linux host ↔ engine ↔ memif ↔ client processes', () =>
       const udp = JSON.parse((await topo.exec('h', PY, udpProbe(ECHO_IP, 7, 41000, 20, 2), { timeoutMs: 30000 })).stdout) as { sent: number; ok: number; bad: number };
       expect(udp).toEqual({ sent: 20, ok: 20, bad: 0 });
 
-      // testpmd (DPDK's own net_memif, client role) reflects 30 datagrams: all come back intact
+      // testpmd (DPDK's own net_memif, client role) reflects 30 datagrams: all come back intact, once the engine
+      // sees its memif link up (a datagram sent before is dropped, counted, and was once lost here in CI)
+      await waitFor(() => appCounters(eng)['client.tp.up'] === 1, { timeoutMs: 20000, what: "testpmd's memif link up" });
       const tpr = JSON.parse((await topo.exec('h', PY, udpProbe(TP_IP, 9999, 42000, 30, 2), { timeoutMs: 60000 })).stdout) as { sent: number; ok: number; bad: number };
       expect(tpr).toEqual({ sent: 30, ok: 30, bad: 0 });
       // ACL: datagrams to .31 come back from .31, an address the reflector was not given: dropped and counted
@@ -117,6 +122,7 @@ describe('l3engine: Linux host ↔ engine ↔ memif ↔ client processes', () =>
 
   test('rate limit and port ACL: a client over its token bucket is cut to it, replies from a port it was not given are dropped; counted; no leak', async () => {
     await withTopology('l3e2', async (topo: Topology) => {
+      const dir = fresh();
       await buildL3Topology(topo, ['c3', 'tp']);
       const ecfg = engineConfig(dir, filePrefix('l3r'), [
         { name: 'c3', addresses: [ECHO_IP], ports: [7], rate: { pps: 1, burst: 5 } },
@@ -199,6 +205,7 @@ print('sent', flush=True)
 
   test('client lifecycle: a SIGKILLed instance goes down (its flows move, a solo service drops and counts), the other instance\'s connection is unaffected, a restart reconnects; a wrong memif secret is refused', async () => {
     await withTopology('l3e3', async (topo: Topology) => {
+      const dir = fresh();
       await buildL3Topology(topo, ['c1', 'c2', 'cx']);
       const ecfg = engineConfig(dir, filePrefix('l3k'), [
         { name: 'c1', addresses: [WEB_VIP] },
@@ -284,6 +291,7 @@ print(json.dumps({'bad': bad}), flush=True)
 
   test('run-time control (netstar l3ctl): a client added on a spare memif port joins the service, a bad change is refused whole, a removed client and route stop at once; no restart, no leak', async () => {
     await withTopology('l3e4', async (topo: Topology) => {
+      const dir = fresh();
       await buildL3Topology(topo, ['c1', 'c2']);
       const control = path.join(dir, 'control.json');
       const client = (name: string, port: number): Record<string, unknown> => ({ name, port, address: '198.18.20.1/24', addresses: [WEB_VIP], ports: [80] });
@@ -341,6 +349,7 @@ print(json.dumps({'bad': bad}), flush=True)
 
   test('containers (netstar client): each client in its own netns and mount namespace sees only its own socket directory; both serve through the engine', async () => {
     await withTopology('l3e5', async (topo: Topology) => {
+      const dir = fresh();
       await buildL3Topology(topo, ['c1', 'c2']);
       const socks = path.join(dir, 'socks');
       for (const c of ['c1', 'c2']) fs.mkdirSync(path.join(socks, c), { recursive: true });
@@ -394,6 +403,7 @@ print(json.dumps(r), flush=True)
 
   test('iperf3 from the Linux host to our iperf3 server behind memif, both directions: the transfer completes with data received; no drops, no leak', async () => {
     await withTopology('l3e6', async (topo: Topology) => {
+      const dir = fresh();
       await buildL3Topology(topo, ['ip1']);
       const ecfg = engineConfig(dir, filePrefix('l3i'), [{ name: 'ip1', addresses: [ECHO_IP] }], {
         services: [{ name: 'perf', instances: ['ip1'] }],

@@ -13,6 +13,9 @@ test('a shard that never marks is not active; its first mark makes it active for
   b.mark(0x12345678);
   expect(a.active(1)).toBe(true);
   expect(a.active(0)).toBe(false);
+  // Or declared before any traffic (MetaFlow does when built).
+  a.declare();
+  expect(b.active(0)).toBe(true);
 });
 
 test('an owner mark is known to the other shard within the TTL and not after it', () => {

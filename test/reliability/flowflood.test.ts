@@ -82,7 +82,10 @@ describe.each<[App, number]>([['ovs-nat', 1], ['ovs-nat', 2], ['load-balancer', 
   test('a full table refuses the new flows and counts them; every packet of the existing flows passes', async () => {
     const existing = 32 * shards;
     const f = await flood(app, shards, traffic(app, existing, 24_000, 6));
-    // Every packet of an existing flow came out; new flows got only the table's free slots.
+    // Every packet of an existing flow came out; new flows got only the table's free slots. (On failure the
+    // whole picture is shown: drops at the ring, shed, refused, each shard's view.)
+    const seen = { existingOut: f.existingOut, ringDropped: f.ringDropped, shed: f.shed, refused: f.refused, newOut: f.newOut, portDropped: f.r.ports.map((p) => [p.dropped, p.txDropped]), shards: f.r.summary.shards.map((x) => ({ fwdOut: x.fwdOut, fwdIn: x.fwdIn, fwdDropped: x.fwdDropped, shed: x.shedNewFlow, ringFull: x.ringFull })), app: Object.fromEntries(Object.entries(f.r.counters).filter(([k, v]) => v !== 0 && /drop|Refused|tableFull|expired|closed/.test(k))) };
+    if (f.existingOut !== f.existingSent) console.log(JSON.stringify(seen));
     expect(f.existingOut).toBe(f.existingSent);
     expect(f.newOut).toBeLessThanOrEqual(shards * TABLE - existing);
     // Every new-flow packet that did not pass was refused by a full table or shed at the ring, counted; none
