@@ -333,7 +333,8 @@ export class CrossShard {
 
   /** After a put into the ring of (kind, dst): records its occupancy (for shedding). */
   private noteRing(kind: number, dst: number): void {
-    if (this.presence === null) return;
+    // Only the rings packets are steered through (RETURN and TX carry packets never shed as new flows).
+    if (this.presence === null || (kind !== RingKind.FORWARD && kind !== RingKind.UNSAFE)) return;
     const k = kind * this.shards + dst, cap = this.io.ringCap(), free = this.io.ringFree();
     this.occ[k] = cap - free;
     this.limit[k] = Math.floor(cap * this.share);
