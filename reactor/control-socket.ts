@@ -10,6 +10,7 @@ import type { Engine } from './engine';
 import { S } from './stats';
 import type { EngineMetrics } from './metrics';
 import type { AppCommand } from './app';
+import { controlExchange, type ControlExchangeError, type ControlReply } from './control-client';
 
 /** Where instances put their sockets: $NETSTAR_RUN_DIR, else /run/netstar for root, else a per-user temp dir. */
 export function runDir(): string {
@@ -207,29 +208,18 @@ export function alive(sockPath: string, timeoutMs = 1000): Promise<boolean> {
 }
 
 /** One request to an instance; resolves with its result, rejects with its error or a connection problem. */
-export function request(instance: string, cmd: string, args: Record<string, unknown> = {}, o: { dir?: string; timeoutMs?: number } = {}): Promise<unknown> {
+export async function request(instance: string, cmd: string, args: Record<string, unknown> = {}, o: { dir?: string; timeoutMs?: number } = {}): Promise<unknown> {
   const p = instance.includes('/') ? instance : socketPath(instance, o.dir);
-  return new Promise((resolve, reject) => {
-    const c = net.connect(p);
-    let buf = '';
-    const t = setTimeout(() => { c.destroy(); reject(new NetstarError('ERR_CONTROL', `${instance}: no answer within ${o.timeoutMs ?? 5000} ms`)); }, o.timeoutMs ?? 5000);
-    c.once('connect', () => c.write(JSON.stringify({ cmd, args }) + '\n'));
-    c.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const i = buf.indexOf('\n');
-      if (i < 0) return;
-      clearTimeout(t);
-      c.destroy();
-      const r = JSON.parse(buf.slice(0, i)) as { ok: boolean; result?: unknown; error?: string };
-      if (r.ok) resolve(r.result);
-      else reject(new NetstarError('ERR_CONTROL', `${instance}: ${r.error}`));
-    });
-    c.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(t);
-      const why = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'no such running instance (netstar ls lists them)' : e.code === 'EACCES' ? 'permission denied (the socket belongs to another user)' : e.message;
-      reject(new NetstarError('ERR_CONTROL', `${instance}: ${why}`));
-    });
-  });
+  let r: ControlReply;
+  try {
+    r = await controlExchange(p, cmd, args, o.timeoutMs ?? 5000);
+  } catch (e) {
+    const code = (e as ControlExchangeError).code;
+    const why = code === 'ETIMEDOUT' ? (e as Error).message : code === 'ENOENT' || code === 'ECONNREFUSED' ? 'no such running instance (netstar ls lists them)' : code === 'EACCES' ? 'permission denied (the socket belongs to another user)' : (e as Error).message;
+    throw new NetstarError('ERR_CONTROL', `${instance}: ${why}`);
+  }
+  if (r.ok) return r.result;
+  throw new NetstarError('ERR_CONTROL', `${instance}: ${r.error}`);
 }
 
 /** The running instances in the run directory (stale sockets are removed when `prune`). */

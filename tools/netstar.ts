@@ -1,12 +1,12 @@
 // Helpers for running the netstar CLI as a child process (tests, benches, the demo, the NF harness): config
 // files, STATS lines, the JSON summary, and clean-stop checks that throw (no test framework needed).
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import type { Topology } from './netns';
 import { CLI_PATH, startCli, type ManagedProcess, type StopResult } from './proc';
 import { waitFor } from './wait';
+import { controlExchange, type ControlReply } from '../reactor/control-client';
 
 export interface StatsLine { ports: { name: string; rx: number; tx: number; drops: number }[]; held: number }
 export interface Summary {
@@ -100,24 +100,15 @@ export async function runUntilSent(app: string, cfg: string, port: number, count
  * loading the addon: resolves with the result, rejects with the instance's error, a connection problem or
  * no answer within `timeoutMs`.
  */
-export function ctlRequest(sockPath: string, cmd: string, args: Record<string, unknown> = {}, timeoutMs = 5000): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(sockPath);
-    let buf = '';
-    const t = setTimeout(() => { c.destroy(); reject(new Error(`${sockPath}: no answer to '${cmd}' within ${timeoutMs} ms`)); }, timeoutMs);
-    c.once('connect', () => c.write(JSON.stringify({ cmd, args }) + '\n'));
-    c.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const i = buf.indexOf('\n');
-      if (i < 0) return;
-      clearTimeout(t);
-      c.destroy();
-      const r = JSON.parse(buf.slice(0, i)) as { ok: boolean; result?: unknown; error?: string };
-      if (r.ok) resolve(r.result);
-      else reject(new Error(`${sockPath}: ${r.error}`));
-    });
-    c.once('error', (e) => { clearTimeout(t); reject(e); });
-  });
+export async function ctlRequest(sockPath: string, cmd: string, args: Record<string, unknown> = {}, timeoutMs = 5000): Promise<unknown> {
+  let r: ControlReply;
+  try {
+    r = await controlExchange(sockPath, cmd, args, timeoutMs);
+  } catch (e) {
+    throw new Error(`${sockPath}: '${cmd}': ${(e as Error).message}`);
+  }
+  if (r.ok) return r.result;
+  throw new Error(`${sockPath}: ${r.error}`);
 }
 
 /** The device counters of one port as the control socket's `stats` reports them. */
